@@ -1,0 +1,91 @@
+"""The ``flask db`` command group, generated from :mod:`flask_migrate.spec`.
+
+No option is declared here: each ``click`` parameter is built from the spec's table.  Values
+given before the command name (``flask db -d DIR upgrade``) are read from the group's context by
+the subcommand, which works the same on click 7 and click 8 and needs no ``flask.g``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from flask.cli import with_appcontext
+
+from . import dispatch
+from .spec import CommandSpec, Kind, Option, command_specs, group_options
+
+_GROUP_HELP = (
+    "Perform database migrations with Alembic (Flask-Migrate). "
+    f"Set {dispatch.TRACEBACK_ENV}=1 to see the full traceback of an error."
+)
+
+
+class _Argument(click.Argument):
+    """A positional argument that carries a help text (click's own has none)."""
+
+    def __init__(self, *args: Any, help: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.help = help
+
+
+class _Command(click.Command):
+    """A command whose ``--help`` lists its positional arguments too, as argparse does."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [
+            (param.metavar, param.help)
+            for param in self.get_params(ctx)
+            if isinstance(param, _Argument)
+        ]
+        if rows:
+            with formatter.section("Arguments"):
+                formatter.write_dl(rows)
+        super().format_options(ctx, formatter)
+
+
+def _parameter(option: Option) -> click.Parameter:
+    parameter = option.parameter
+    if option.kind is Kind.ARGUMENT:
+        return _Argument([option.name], required=False, metavar=parameter.metavar,
+                         help=option.help)
+    if option.kind is Kind.ARGUMENTS:
+        return _Argument([option.name], nargs=-1, metavar=parameter.metavar + "...",
+                         help=option.help)
+    declarations = list(parameter.flags) + [option.name]
+    if option.kind is Kind.FLAG:
+        return click.Option(declarations, is_flag=True, default=False, help=option.help)
+    return click.Option(
+        declarations, metavar=parameter.metavar, help=option.help, default=None,
+        multiple=option.kind is Kind.REPEATED,
+    )
+
+
+def _command(spec: CommandSpec) -> click.Command:
+    def callback(**values: Any) -> None:
+        ctx = click.get_current_context()
+        group_values = ctx.parent.params if ctx.parent is not None else {}
+        status = dispatch.run(spec, values, group_values)
+        if status:
+            ctx.exit(status)
+
+    return _Command(
+        spec.name,
+        callback=with_appcontext(callback),
+        params=[_parameter(option) for option in spec.options],
+        help=spec.help,
+        short_help=spec.help.split(". ")[0].rstrip("."),
+    )
+
+
+def build_group(name: str = "db") -> click.Group:
+    """A new ``flask db`` group (under ``name``) carrying every command of the spec."""
+    group = click.Group(
+        name,
+        help=_GROUP_HELP,
+        params=[_parameter(option) for option in group_options()],
+        # The values stay in this group's context, where each subcommand reads them.
+        callback=lambda **values: None,
+    )
+    for spec in command_specs():
+        group.add_command(_command(spec))
+    return group

@@ -1,0 +1,86 @@
+"""From parsed command-line values to an API call and an exit status: the one error boundary.
+
+Both front-ends hand :func:`run` the values their parser produced; it merges the group-level
+``-d/-x`` with the command's own, calls the API function by keyword, and turns a
+:class:`~flask_migrate.errors.MigrateError` into ``Error: <sentence>`` on stderr and its exit
+status.  Unset values are left out of the call, so the API's own defaults apply.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from typing import Any, Iterator, Mapping
+
+from .errors import MigrateError
+from .spec import CommandSpec, Kind
+
+#: Set to 1 to let errors propagate with their full traceback (for debugging).
+TRACEBACK_ENV = "FLASK_MIGRATE_TRACEBACK"
+#: The migrations folder to use when no -d is given (as in Flask-Migrate 4.1).
+DIRECTORY_ENV = "FLASK_DB_DIRECTORY"
+
+_LOGGERS = ("alembic", "flask_migrate")
+
+
+def _given(value: Any) -> bool:
+    return value is not None and value is not False and value != () and value != []
+
+
+def arguments(
+    spec: CommandSpec, values: Mapping[str, Any], group_values: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The keyword arguments for ``spec.function``: what was given, the command's values first."""
+    kwargs: dict[str, Any] = {}
+    for option in spec.options:
+        value = values.get(option.name)
+        if not _given(value):
+            value = group_values.get(option.name)
+        if not _given(value) and option.name == "directory":
+            value = os.environ.get(DIRECTORY_ENV) or None
+        if _given(value):
+            if option.kind in (Kind.REPEATED, Kind.ARGUMENTS):
+                value = list(value)
+            kwargs[option.name] = value
+    return kwargs
+
+
+@contextlib.contextmanager
+def _command_line_logging() -> Iterator[None]:
+    """Show Alembic's and our INFO messages on stderr for the length of one command.
+
+    Only our loggers are touched, and they are restored afterwards: the application's own
+    logging configuration is left as it was.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)-5.5s [%(name)s] %(message)s"))
+    saved = []
+    for name in _LOGGERS:
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.level, logger.propagate))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    try:
+        yield
+    finally:
+        for logger, level, propagate in saved:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+            logger.propagate = propagate
+
+
+def run(spec: CommandSpec, values: Mapping[str, Any], group_values: Mapping[str, Any]) -> int:
+    """Run one command with parsed command-line values and return its exit status."""
+    kwargs = arguments(spec, values, group_values)
+    try:
+        with _command_line_logging():
+            spec.function(**kwargs)
+    except MigrateError as error:
+        if os.environ.get(TRACEBACK_ENV):
+            raise
+        sys.stdout.flush()
+        print(f"Error: {error}", file=sys.stderr)
+        return error.exit_code
+    return 0

@@ -1,0 +1,116 @@
+"""The ``Migrate`` extension and the record it leaves in ``app.extensions['migrate']``.
+
+``init_app`` stores a :class:`MigrateRecord` with the attributes env.py files written for
+Flask-Migrate 2.x-4.x read (``.migrate``, ``.db``, ``.directory``, ``.configure_args``,
+``.metadata``) and registers the ``flask db`` group, whose module is imported only then.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from alembic.config import Config as AlembicConfig
+
+ConfigureCallback = Callable[[AlembicConfig], AlembicConfig]
+
+
+class MigrateRecord:
+    """What ``app.extensions['migrate']`` holds for one application.
+
+    :param migrate: the :class:`Migrate` instance.
+    :param db: the Flask-SQLAlchemy object.
+    :param configure_args: extra keyword arguments for ``EnvironmentContext.configure()``.
+    """
+
+    def __init__(self, migrate: Migrate, db: Any, **configure_args: Any) -> None:
+        self.migrate = migrate
+        self.db = db
+        self.directory = migrate.directory
+        self.configure_args = configure_args
+
+    @property
+    def metadata(self) -> Any:
+        """The models' ``MetaData`` (of the default database, with Flask-SQLAlchemy 3)."""
+        return self.db.metadata
+
+
+class Migrate:
+    """Alembic migrations for a Flask-SQLAlchemy application.
+
+    :param app: the application, or None to call :meth:`init_app` later.
+    :param db: the Flask-SQLAlchemy object whose models are migrated.
+    :param directory: the migrations folder.
+    :param command: the name of the ``flask`` command group.
+    :param compare_type: let autogenerate detect column type changes.
+    :param render_as_batch: write ALTERs in batch mode, which SQLite needs.
+    :param kwargs: any other ``EnvironmentContext.configure()`` argument.
+    """
+
+    def __init__(
+        self,
+        app: Any = None,
+        db: Any = None,
+        directory: str = "migrations",
+        command: str = "db",
+        compare_type: bool = True,
+        render_as_batch: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        self.configure_callbacks: list[ConfigureCallback] = []
+        self.db = db
+        self.command = command
+        self.directory = str(directory)
+        self.alembic_ctx_kwargs = dict(
+            kwargs, compare_type=compare_type, render_as_batch=render_as_batch
+        )
+        if app is not None and db is not None:
+            self.init_app(app, db, directory)
+
+    def init_app(
+        self,
+        app: Any,
+        db: Any = None,
+        directory: str | None = None,
+        command: str | None = None,
+        compare_type: bool | None = None,
+        render_as_batch: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Attach to ``app``; arguments given here replace those given to the constructor."""
+        self.db = db or self.db
+        self.command = command or self.command
+        self.directory = str(directory or self.directory)
+        self.alembic_ctx_kwargs.update(kwargs)
+        if compare_type is not None:
+            self.alembic_ctx_kwargs["compare_type"] = compare_type
+        if render_as_batch is not None:
+            self.alembic_ctx_kwargs["render_as_batch"] = render_as_batch
+        if not hasattr(app, "extensions"):
+            app.extensions = {}
+        app.extensions["migrate"] = MigrateRecord(self, self.db, **self.alembic_ctx_kwargs)
+        if hasattr(app, "cli"):
+            from .click_cli import build_group
+
+            app.cli.add_command(build_group(self.command), name=self.command)
+
+    def configure(self, f: ConfigureCallback) -> ConfigureCallback:
+        """Decorator: ``f(config)`` adjusts the Alembic ``Config`` before every command."""
+        self.configure_callbacks.append(f)
+        return f
+
+    def call_configure_callbacks(self, config: AlembicConfig) -> AlembicConfig:
+        """Pass ``config`` through every ``@configure`` callback, in order."""
+        for callback in self.configure_callbacks:
+            config = callback(config)
+        return config
+
+    def get_config(
+        self, directory: str | None = None, x_arg: Any = None, opts: Any = None
+    ) -> AlembicConfig:
+        """The Alembic ``Config`` the commands use (kept for code written for 2.x-4.x)."""
+        from .config import build_config
+
+        config = build_config(
+            str(directory or self.directory), x_arg=x_arg,
+            autogenerate="autogenerate" in (opts or ()),
+        )
+        return self.call_configure_callbacks(config)

@@ -1,0 +1,118 @@
+"""``MigrateCommand``: the ``manage.py db`` Flask-Script manager, generated from the spec.
+
+Built on first use from ``flask_script`` (Flask-Script 2.0.6, Flask < 2) when it imports, else
+from ``flask_script_ng`` (its maintained fork for Flask >= 2.2.4).  Commands are ``Command``
+objects with an explicit ``option_list``: Flask-Script's ``Command(func)`` introspects with
+``inspect.getargspec``, which Python 3.11 no longer has.
+
+Flask-Script drops a sub-manager's own options, and a subcommand's default overwrites a group
+option with the same ``dest``.  So the group-level ``-d/-x`` use ``dest`` names of their own and
+travel from :class:`_MigrateManager` to the command in the value Flask-Script passes down its
+call chain (see ``Manager.handle``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from . import dispatch
+from .spec import CommandSpec, Kind, Option, command_specs, group_options
+
+INSTALL_HINT = (
+    "MigrateCommand needs Flask-Script: install Flask-Script-NG for Flask >= 2.2.4 "
+    "(pip install Flask-Script-NG) or Flask-Script 2.0.6 for Flask 1.x"
+)
+_GROUP_PREFIX = "group_"
+_HELP = "Perform database migrations with Alembic (Flask-Migrate)."
+
+_manager: Any = None
+
+
+def flask_script() -> ModuleType:
+    """The installed Flask-Script flavour: ``flask_script`` if it imports, else ``flask_script_ng``."""
+    try:
+        import flask_script
+    except ImportError:
+        pass
+    else:
+        return flask_script
+    try:
+        import flask_script_ng
+    except ImportError:
+        raise ImportError(INSTALL_HINT) from None
+    return flask_script_ng
+
+
+@dataclass
+class _Invocation:
+    """What the ``db`` manager hands its subcommand: the app and the group-level values."""
+
+    app: Any
+    group_values: dict[str, Any] = field(default_factory=dict)
+
+
+def _argparse_kwargs(option: Option) -> tuple[tuple[str, ...], dict[str, Any]]:
+    parameter = option.parameter
+    # argparse formats help with %-interpolation.
+    kwargs: dict[str, Any] = {"help": option.help.replace("%", "%%")}
+    if option.kind is Kind.ARGUMENT:
+        return (option.name,), dict(kwargs, nargs="?", default=None, metavar=parameter.metavar)
+    if option.kind is Kind.ARGUMENTS:
+        return (option.name,), dict(kwargs, nargs="*", default=None, metavar=parameter.metavar)
+    kwargs["dest"] = option.name
+    if option.kind is Kind.FLAG:
+        return parameter.flags, dict(kwargs, action="store_true", default=False)
+    kwargs.update(default=None, metavar=parameter.metavar)
+    if option.kind is Kind.REPEATED:
+        kwargs["action"] = "append"
+    return parameter.flags, kwargs
+
+
+def _build(module: ModuleType) -> Any:
+    class MigrateCommandBase(module.Command):
+        """One generated ``manage.py db`` subcommand."""
+
+        def __init__(self, spec: CommandSpec) -> None:
+            super().__init__()
+            self.spec = spec
+            self.help = self.__doc__ = spec.help
+            self.option_list = [
+                module.Option(*args, **kwargs)
+                for args, kwargs in map(_argparse_kwargs, spec.options)
+            ]
+
+        def __call__(self, app: Any = None, **values: Any) -> None:
+            invocation = app if isinstance(app, _Invocation) else _Invocation(app)
+            with invocation.app.app_context():
+                status = dispatch.run(self.spec, values, invocation.group_values)
+            if status:
+                raise SystemExit(status)
+
+    class MigrateManager(module.Manager):
+        """The ``db`` sub-manager, which keeps its own ``-d/-x`` for its subcommands."""
+
+        def __call__(self, app: Any = None, **values: Any) -> _Invocation:
+            group_values = {
+                name[len(_GROUP_PREFIX):]: value
+                for name, value in values.items()
+                if name.startswith(_GROUP_PREFIX)
+            }
+            return _Invocation(super().__call__(app), group_values)
+
+    manager = MigrateManager(help=_HELP, description=_HELP)
+    for option in group_options():
+        args, kwargs = _argparse_kwargs(option)
+        kwargs["dest"] = _GROUP_PREFIX + option.name
+        manager.add_option(*args, **kwargs)
+    for spec in command_specs():
+        manager.add_command(spec.name, MigrateCommandBase(spec))
+    return manager
+
+
+def migrate_command() -> Any:
+    """The ``MigrateCommand`` manager, built on first use."""
+    global _manager
+    if _manager is None:
+        _manager = _build(flask_script())
+    return _manager
