@@ -62,6 +62,10 @@ def _command_line_logging() -> Iterator[None]:
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False
+    # Alembic >= 1.19 announces each autogenerate plugin at INFO: noise on a command line.
+    plugins = logging.getLogger("alembic.runtime.plugins")
+    saved.append((plugins, plugins.level, plugins.propagate))
+    plugins.setLevel(logging.WARNING)
     try:
         yield
     finally:

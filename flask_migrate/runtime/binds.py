@@ -88,7 +88,9 @@ def metadata(record: Any, name: str) -> sa.MetaData:
     selected = sa.MetaData()
     for table in db.metadata.tables.values():
         if table.info.get("bind_key") == key:
-            table.to_metadata(selected)
+            copy = table.to_metadata(selected)
+            # Flask-SQLAlchemy's marker, not part of the schema: keep it out of revisions.
+            copy.info.pop("bind_key", None)
     return selected
 
 

@@ -1,0 +1,202 @@
+"""Shared fixtures: a throwaway project per test, and the two command-line front-ends.
+
+Every test that drives a command runs the real CLI in a subprocess, from a copy of one of the
+small applications in ``tests/apps/`` rooted at ``tmp_path``:
+
+- ``project`` (or ``make_project(name)``) copies ``tests/apps/<name>`` and gives it a SQLite
+  database file; ``project.run(front, *args)`` runs ``flask db ...`` (front ``"flask"``) or
+  ``python manage.py db ...`` (front ``"script"``) and returns a :class:`Result`;
+- ``front`` is parametrized over ``("flask", "script")``, so a test that takes it runs once
+  through each front-end; ``project.db(*args)`` uses the test's ``front``.
+
+Database servers (PostgreSQL, MariaDB) come from :mod:`tests.servers`.
+"""
+from __future__ import annotations
+
+import os
+from importlib import metadata
+import shutil
+import sqlite3
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import pytest
+import sqlalchemy as sa
+
+pytest_plugins = ["tests.servers"]
+
+APPS = Path(__file__).parent / "apps"
+FRONTS = ("flask", "script")
+#: "modern" or "legacy" (SPEC section 1), from the Flask version this interpreter has.
+STACK = "legacy" if metadata.version("flask").startswith("1.") else "modern"
+
+# Variables of the developer's shell that would change what the CLIs do.
+_SCRUBBED = ("FLASK_APP", "FLASK_DB_DIRECTORY", "FLASK_MIGRATE_TRACEBACK", "EDITOR", "VISUAL")
+
+
+@dataclass
+class Result:
+    """What one command-line run did."""
+
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def __str__(self) -> str:
+        return (
+            f"$ {' '.join(self.args)}\n-> exit {self.returncode}\n"
+            f"--- stdout\n{self.stdout}--- stderr\n{self.stderr}"
+        )
+
+
+class Project:
+    """A copy of one test application in its own folder, with its environment."""
+
+    def __init__(self, path: Path, app: str, env: dict[str, str], front: str | None) -> None:
+        self.path = path
+        self.app = app
+        self.env = env
+        self.front = front
+
+    def run(
+        self,
+        front: str,
+        *args: str,
+        env: dict[str, str] | None = None,
+        manager_args: Iterable[str] = (),
+        group: str = "db",
+        timeout: float = 120,
+        stdin: str | None = None,
+    ) -> Result:
+        """Run ``flask <group> ARGS`` or ``python manage.py [MANAGER_ARGS] <group> ARGS``."""
+        if front == "flask":
+            command = [sys.executable, "-m", "flask", group, *args]
+        elif front == "script":
+            command = [sys.executable, "manage.py", *manager_args, group, *args]
+        else:
+            raise ValueError(front)
+        full_env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
+        full_env.update(self.env)
+        full_env.update(env or {})
+        completed = subprocess.run(
+            command, cwd=self.path, env=full_env, capture_output=True, text=True,
+            timeout=timeout, input=stdin,
+        )
+        return Result(command, completed.returncode, completed.stdout, completed.stderr)
+
+    def db(self, *args: str, **kwargs: Any) -> Result:
+        """Run a ``db`` command through this test's front-end."""
+        assert self.front is not None, "this test has no `front` parameter"
+        return self.run(self.front, *args, **kwargs)
+
+    def ok(self, *args: str, **kwargs: Any) -> Result:
+        """Run a ``db`` command through this test's front-end and require exit status 0."""
+        result = self.db(*args, **kwargs)
+        assert result.returncode == 0, str(result)
+        return result
+
+    @property
+    def url(self) -> str:
+        return self.env["DATABASE_URL"]
+
+    @property
+    def migrations(self) -> Path:
+        return self.path / "migrations"
+
+    def revision_files(self, directory: str = "migrations") -> list[Path]:
+        return sorted((self.path / directory / "versions").glob("*.py"))
+
+
+def tables(url: str) -> set[str]:
+    """The names of the tables in the database at ``url``."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        return set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def columns(url: str, table: str) -> dict[str, Any]:
+    """Column name -> SQLAlchemy type of ``table`` in the database at ``url``."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        return {c["name"]: c["type"] for c in sa.inspect(engine).get_columns(table)}
+    finally:
+        engine.dispose()
+
+
+def versions(url: str) -> set[str]:
+    """The revisions recorded in ``alembic_version`` (empty when the table is absent)."""
+    if "alembic_version" not in tables(url):
+        return set()
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(sa.text("SELECT version_num FROM alembic_version"))
+            return {row[0] for row in rows}
+    finally:
+        engine.dispose()
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def _copy_app(name: str, destination: Path) -> None:
+    shutil.copytree(APPS / name, destination, ignore=shutil.ignore_patterns("__pycache__"))
+
+
+@pytest.fixture(params=FRONTS)
+def front(request: pytest.FixtureRequest) -> str:
+    """The front-end under test: ``"flask"`` (``flask db``) or ``"script"`` (``manage.py db``)."""
+    return request.param
+
+
+@pytest.fixture
+def make_project(tmp_path: Path, request: pytest.FixtureRequest):
+    """``make_project(app="single", **env)``: a fresh copy of ``tests/apps/<app>``.
+
+    The default database is a SQLite file in the project folder unless ``DATABASE_URL`` is
+    given; multi-database apps get SQLite files for their binds too.
+    """
+    front_value = request.getfixturevalue("front") if "front" in request.fixturenames else None
+    counter = iter(range(1000))
+
+    def make(app: str = "single", **env: str) -> Project:
+        path = tmp_path / f"{app}-{next(counter)}"
+        _copy_app(app, path)
+        defaults = {
+            "FLASK_APP": "app.py" if app != "factory" else "app:create_app",
+            "DATABASE_URL": sqlite_url(path / "app.db"),
+            "TEST_DATABASE_URL": sqlite_url(path / "test.db"),
+            "USERS_URL": sqlite_url(path / "users.db"),
+            "LOGS_URL": sqlite_url(path / "logs.db"),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        if app == "asyncdb":
+            defaults["DATABASE_URL"] = f"sqlite+aiosqlite:///{path / 'app.db'}"
+        defaults.update(env)
+        return Project(path, app, defaults, front_value)
+
+    return make
+
+
+@pytest.fixture
+def project(make_project) -> Project:
+    """A copy of the single-database app with a SQLite database."""
+    return make_project("single")
+
+
+def sqlite_tables(path: Path) -> set[str]:
+    """Table names of a SQLite file, read with the standard library only."""
+    with sqlite3.connect(path) as connection:
+        rows = connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        return {row[0] for row in rows}
