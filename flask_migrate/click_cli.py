@@ -6,6 +6,7 @@ the subcommand, which works the same on click 7 and click 8 and needs no ``flask
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import click
@@ -28,8 +29,18 @@ class _Argument(click.Argument):
         self.help = help
 
 
+_RELATIVE_REVISION = re.compile(r"-\d+")
+
+
 class _Command(click.Command):
     """A command whose ``--help`` lists its positional arguments too, as argparse does."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # A relative revision such as -2 looks like an option to click (argparse takes it as
+        # the positional argument): move it behind "--" so it reaches REVISION.
+        if any(isinstance(param, _Argument) for param in self.params):
+            args = _relative_revisions_last(self, args)
+        return super().parse_args(ctx, args)
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [
@@ -41,6 +52,25 @@ class _Command(click.Command):
             with formatter.section("Arguments"):
                 formatter.write_dl(rows)
         super().format_options(ctx, formatter)
+
+
+def _relative_revisions_last(command: click.Command, args: list[str]) -> list[str]:
+    takes_value = {
+        flag
+        for param in command.params
+        if isinstance(param, click.Option) and not param.is_flag
+        for flag in param.opts
+    }
+    kept: list[str] = []
+    relative: list[str] = []
+    for index, arg in enumerate(args):
+        if arg == "--":
+            return kept + ["--"] + relative + args[index + 1:]
+        if _RELATIVE_REVISION.fullmatch(arg) and not (kept and kept[-1] in takes_value):
+            relative.append(arg)
+        else:
+            kept.append(arg)
+    return kept + ["--"] + relative if relative else kept
 
 
 def _parameter(option: Option) -> click.Parameter:

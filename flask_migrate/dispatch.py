@@ -11,9 +11,10 @@ import contextlib
 import logging
 import os
 import sys
+import traceback
 from typing import Any, Iterator, Mapping
 
-from .errors import MigrateError
+from .errors import MigrateError, RevisionScriptError, mask_passwords
 from .spec import CommandSpec, Kind
 
 #: Set to 1 to let errors propagate with their full traceback (for debugging).
@@ -85,6 +86,20 @@ def run(spec: CommandSpec, values: Mapping[str, Any], group_values: Mapping[str,
         if os.environ.get(TRACEBACK_ENV):
             raise
         sys.stdout.flush()
-        print(f"Error: {error}", file=sys.stderr)
+        if isinstance(error, RevisionScriptError):
+            _print_script_frames(error)
+        print(f"Error: {mask_passwords(str(error))}", file=sys.stderr)
         return error.exit_code
     return 0
+
+
+def _print_script_frames(error: RevisionScriptError) -> None:
+    """The traceback of the user's own script, without the frames of Alembic or ours."""
+    frames = [
+        frame
+        for frame in traceback.extract_tb(error.original.__traceback__)
+        if os.path.abspath(frame.filename) == error.filename
+    ]
+    if frames:
+        lines = ["Traceback (frames of your script only):\n", *traceback.format_list(frames)]
+        print(mask_passwords("".join(lines)).rstrip(), file=sys.stderr)

@@ -3,11 +3,15 @@
 Every failure a user can cause is a :class:`MigrateError`: one sentence that names the problem
 and what to do, and the exit status a command-line front-end should use.  The API raises these;
 only the front-ends (see :mod:`flask_migrate.dispatch`) turn them into ``Error: ...`` and an exit
-status.  This module imports nothing else from the package.
+status.  :func:`translate` is the one place where other exceptions (Alembic's, the database
+driver's, the operating system's, those of the user's own revision scripts) become ours.
+This module imports nothing else from the package.
 """
 from __future__ import annotations
 
+import os
 import re
+from typing import Any
 
 
 class MigrateError(Exception):
@@ -31,11 +35,13 @@ class RevisionScriptError(MigrateError):
 
     :param message: what happened, naming the revision and its file.
     :param original: the exception the script raised; its traceback is the user's to read.
+    :param filename: the script's path.
     """
 
-    def __init__(self, message: str, original: BaseException) -> None:
+    def __init__(self, message: str, original: BaseException, filename: str) -> None:
         super().__init__(message)
         self.original = original
+        self.filename = filename
 
 
 class ChangesDetected(MigrateError):
@@ -78,3 +84,85 @@ def from_alembic(error: BaseException) -> MigrateError:
         if match:
             return MigrateError(hint.format(*match.groups()))
     return MigrateError(text or type(error).__name__)
+
+
+_URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^:/@\s]*:)[^@\s]+@")
+
+
+def mask_passwords(text: str) -> str:
+    """``text`` with the password of every ``scheme://user:password@host`` URL masked."""
+    return _URL_PASSWORD.sub(r"\1***@", text)
+
+
+def describe(error: BaseException) -> str:
+    """The first meaningful text of an exception, on one line, passwords masked."""
+    original = getattr(error, "orig", None) or error
+    text = " ".join(str(original).split()) or type(original).__name__
+    return mask_passwords(text)
+
+
+def _user_frame(error: BaseException, folder: str) -> tuple[str, dict[str, Any]] | None:
+    """The innermost frame of ``error`` that runs a file of the migrations folder, if any."""
+    found = None
+    folder = os.path.abspath(folder) + os.sep
+    traceback = error.__traceback__
+    while traceback is not None:
+        filename = os.path.abspath(traceback.tb_frame.f_code.co_filename)
+        if filename.startswith(folder):
+            found = filename, traceback.tb_frame.f_globals
+        traceback = traceback.tb_next
+    syntax_file = getattr(error, "filename", None)
+    if isinstance(error, SyntaxError) and syntax_file:
+        if os.path.abspath(syntax_file).startswith(folder):
+            found = os.path.abspath(syntax_file), {}
+    return found
+
+
+def translate(error: BaseException, folder: str) -> MigrateError | None:
+    """The :class:`MigrateError` for an exception a command raised; None if it is a bug of ours.
+
+    :param folder: the migrations folder, to recognise failures of the user's own scripts.
+    """
+    if isinstance(error, MigrateError):
+        return error
+    if isinstance(error, BrokenPipeError):
+        # The reader of our output went away (``db history | head``): nobody to tell.
+        return MigrateError("the output was closed before the command finished")
+    user = _user_frame(error, folder)
+    if user is not None:
+        filename, globals_ = user
+        where = os.path.relpath(filename)
+        if os.path.basename(filename) == "env.py":
+            subject = f"env.py ({where})"
+        else:
+            revision = globals_.get("revision")
+            summary = (globals_.get("__doc__") or "").strip().splitlines()
+            subject = f"revision {revision}" if revision else "revision file"
+            if summary:
+                subject += f' ("{summary[0]}")'
+            subject += f" in {where}"
+        return RevisionScriptError(
+            f"{subject} failed: {type(error).__name__}: {describe(error)}", error, filename
+        )
+    if _is_alembic_error(error):
+        return from_alembic(error)
+    if isinstance(error, OSError) and error.filename:
+        return MigrateError(
+            f"cannot use {error.filename}: {error.strerror or describe(error)}; check that "
+            "it exists and that you may write to it"
+        )
+    if _is_database_error(error):
+        return MigrateError(f"the database reported an error: {describe(error)}")
+    return None
+
+
+def _is_alembic_error(error: BaseException) -> bool:
+    from alembic.util import CommandError
+
+    return isinstance(error, CommandError)
+
+
+def _is_database_error(error: BaseException) -> bool:
+    from sqlalchemy.exc import DBAPIError
+
+    return isinstance(error, DBAPIError)

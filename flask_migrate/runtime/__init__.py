@@ -15,10 +15,11 @@ import logging
 import re
 from typing import Any, Callable, Mapping
 
-from flask import current_app
+import sqlalchemy as sa
+from flask import current_app, has_app_context
 
 from ..config import ATTR_AUTOGENERATE
-from ..errors import MigrateError
+from ..errors import MigrateError, describe
 from .binds import DEFAULT, Database, database_names, databases, safe_url
 
 __all__ = ["run_migrations", "database_names", "safe_url"]
@@ -56,7 +57,17 @@ def run_migrations(
     """
     from alembic import context
 
-    record = current_app.extensions["migrate"]
+    if not has_app_context():
+        raise MigrateError(
+            "migrations need a Flask application context; in a script, run the command "
+            "inside 'with app.app_context():'"
+        )
+    record = current_app.extensions.get("migrate")
+    if record is None:
+        raise MigrateError(
+            "this application has no Flask-Migrate extension; add 'Migrate(app, db)' or "
+            "'migrate.init_app(app, db)' where the app is created"
+        )
     options = {**record.configure_args, **configure_args}
     if include_object is not None:
         options["include_object"] = include_object
@@ -90,7 +101,7 @@ def run_migrations(
         elif _uses_async_driver(target, asynchronous):
             asyncio.run(_run_async(context, target, kwargs, engine_name))
         else:
-            with target.engine.connect() as connection:
+            with _connect(target) as connection:
                 _run(context, engine_name, connection=connection, **kwargs)
 
 
@@ -122,6 +133,20 @@ def _run(context: Any, engine_name: str | None, **kwargs: Any) -> None:
             context.run_migrations(engine_name=engine_name)
 
 
+def _connection_error(target: Database, error: Exception) -> MigrateError:
+    return MigrateError(
+        f"cannot connect to the {target.label} database ({safe_url(target.engine.url)}): "
+        f"{describe(error)}; check that the server is running and the URL is right"
+    )
+
+
+def _connect(target: Database) -> Any:
+    try:
+        return target.engine.connect()
+    except sa.exc.DBAPIError as error:
+        raise _connection_error(target, error) from error
+
+
 def _uses_async_driver(target: Database, asynchronous: bool | None) -> bool:
     is_async = bool(getattr(target.engine.dialect, "is_async", False))
     if asynchronous and not is_async:
@@ -141,10 +166,17 @@ async def _run_async(
     engine = target.engine
     if not isinstance(engine, AsyncEngine):
         engine = AsyncEngine(engine)
-    async with engine.connect() as connection:
+    connection = engine.connect()
+    try:
+        await connection.start()
+    except sa.exc.DBAPIError as error:
+        raise _connection_error(target, error) from error
+    try:
         await connection.run_sync(
             lambda sync: _run(context, engine_name, connection=sync, **kwargs)
         )
+    finally:
+        await connection.close()
 
 
 def _run_offline(
