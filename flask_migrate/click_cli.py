@@ -21,10 +21,17 @@ _GROUP_HELP = (
 )
 
 
+# Click >= 8.5 documents arguments itself ("Positional arguments"); older releases (click 7 on
+# the legacy stack) do not, so there we add that section, to match argparse's.
+_CLICK_HAS_ARGUMENT_HELP = hasattr(click.Command, "format_arguments")
+
+
 class _Argument(click.Argument):
-    """A positional argument that carries a help text (click's own has none)."""
+    """A positional argument that carries a help text on every click version."""
 
     def __init__(self, *args: Any, help: str = "", **kwargs: Any) -> None:
+        if _CLICK_HAS_ARGUMENT_HELP:
+            kwargs["help"] = help
         super().__init__(*args, **kwargs)
         self.help = help
 
@@ -43,14 +50,15 @@ class _Command(click.Command):
         return super().parse_args(ctx, args)
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [
-            (param.metavar, param.help)
-            for param in self.get_params(ctx)
-            if isinstance(param, _Argument)
-        ]
-        if rows:
-            with formatter.section("Arguments"):
-                formatter.write_dl(rows)
+        if not _CLICK_HAS_ARGUMENT_HELP:
+            rows = [
+                (param.human_readable_name, param.help)
+                for param in self.get_params(ctx)
+                if isinstance(param, _Argument)
+            ]
+            if rows:
+                with formatter.section("Positional arguments"):
+                    formatter.write_dl(rows)
         super().format_options(ctx, formatter)
 
 
@@ -75,12 +83,11 @@ def _relative_revisions_last(command: click.Command, args: list[str]) -> list[st
 
 def _parameter(option: Option) -> click.Parameter:
     parameter = option.parameter
+    # Arguments get click's own metavar, which brackets an optional one as argparse does.
     if option.kind is Kind.ARGUMENT:
-        return _Argument([option.name], required=False, metavar=parameter.metavar,
-                         help=option.help)
+        return _Argument([option.name], required=False, help=option.help)
     if option.kind is Kind.ARGUMENTS:
-        return _Argument([option.name], nargs=-1, metavar=parameter.metavar + "...",
-                         help=option.help)
+        return _Argument([option.name], nargs=-1, help=option.help)
     declarations = list(parameter.flags) + [option.name]
     if option.kind is Kind.FLAG:
         return click.Option(declarations, is_flag=True, default=False, help=option.help)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from typing import Any, Iterator, Sequence
 
 from alembic import command as alembic_command
@@ -86,9 +87,12 @@ def _stock_templates() -> dict[str, str]:
     return found
 
 
-def list_templates() -> None:
-    """List the templates that ``init --template`` accepts."""
-    config = Config()
+def list_templates(directory: str | None = None) -> None:
+    """List the templates that ``init --template`` accepts.
+
+    :param directory: accepted like every command's ``-d``; templates do not depend on it.
+    """
+    config = Config(stdout=sys.stdout)
     config.print_stdout("Available templates:\n")
     for name, synopsis in _stock_templates().items():
         config.print_stdout(f"  {name} - {synopsis}")
@@ -131,9 +135,11 @@ def init(
     config.cmd_opts.quiet = True
     with _errors_translated(config):
         alembic_command.init(config, folder, template=template, package=package)
-    config.print_stdout(
+    # Not config.print_stdout: "quiet" silences that too.
+    print(
         f"Created the migrations folder {folder} (template {template}). Add it to version "
-        "control, then run 'db migrate' to write the first revision."
+        "control, then run 'db migrate' to write the first revision.",
+        file=config.stdout,
     )
 
 
@@ -362,7 +368,8 @@ def check(directory: str | None = None) -> None:
 
     Raises :class:`~flask_migrate.errors.ChangesDetected` (exit status 1) when they have.
     """
-    config = _config(directory, autogenerate=True)
+    # Not autogenerate=True: that would drop the empty revision Alembic's check inspects.
+    config = _config(directory)
     with _errors_translated(config):
         try:
             alembic_command.check(config)

@@ -7,10 +7,14 @@ the folder, the ``-x`` values and the objects env.py needs, passed through ``Con
 from __future__ import annotations
 
 import argparse
+import configparser
 import os
+import sys
 from typing import Any, Iterable
 
 from alembic.config import Config as AlembicConfig
+
+from .errors import MigrateError
 
 #: The folder holding the stock templates (``flask``, ``flask-multidb``, ...).
 TEMPLATES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
@@ -47,7 +51,14 @@ def build_config(
     :param autogenerate: whether this run compares the models with the database.
     :param extension: the application's ``app.extensions['migrate']`` record, if any.
     """
-    config = Config(os.path.join(directory, "alembic.ini"))
+    # Alembic's default stream is the sys.stdout it saw at import; use today's, so that
+    # redirect_stdout, capsys and Flask's test runner capture the output.
+    ini = os.path.join(directory, "alembic.ini")
+    config = Config(ini, stdout=sys.stdout)
+    try:
+        config.file_config  # parsed once, here, so that a broken file is named as such
+    except configparser.Error as error:
+        raise MigrateError(f"cannot read {ini}: {_parse_problem(error)}; fix or restore the file")
     config.set_main_option("script_location", directory)
     # Alembic reads -x values from ``cmd_opts.x``; env.py files written for Flask-Migrate 2.x-4.x
     # also read ``cmd_opts.autogenerate`` to drop empty revisions.  Our own runtime reads
@@ -56,3 +67,19 @@ def build_config(
     config.attributes[ATTR_AUTOGENERATE] = autogenerate
     config.attributes[ATTR_EXTENSION] = extension
     return config
+
+
+def _parse_problem(error: configparser.Error) -> str:
+    """What is wrong in a configuration file, without configparser's repeated file name."""
+    if isinstance(error, (configparser.DuplicateOptionError, configparser.DuplicateSectionError)):
+        if isinstance(error, configparser.DuplicateOptionError):
+            what = f"option '{error.option}' appears twice in section [{error.section}]"
+        else:
+            what = f"section [{error.section}] appears twice"
+        return f"line {error.lineno}: {what}" if error.lineno else what
+    if isinstance(error, configparser.MissingSectionHeaderError):
+        return f"line {error.lineno}: text before the first [section] header"
+    if isinstance(error, configparser.ParsingError):
+        lines = ", ".join(str(lineno) for lineno, _ in error.errors)
+        return f"cannot parse line {lines}" if lines else "cannot parse it"
+    return error.message if hasattr(error, "message") else str(error)

@@ -86,6 +86,8 @@ def from_alembic(error: BaseException) -> MigrateError:
     return MigrateError(text or type(error).__name__)
 
 
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
 _URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^:/@\s]*:)[^@\s]+@")
 
 
@@ -110,6 +112,10 @@ def _user_frame(error: BaseException, folder: str) -> tuple[str, dict[str, Any]]
         filename = os.path.abspath(traceback.tb_frame.f_code.co_filename)
         if filename.startswith(folder):
             found = filename, traceback.tb_frame.f_globals
+        elif filename.startswith(_PACKAGE_DIR) and found and found[0].endswith("env.py"):
+            # env.py called into this package: what fails from here on is not env.py's doing
+            # (it may still be a revision script's, found further down).
+            found = None
         traceback = traceback.tb_next
     syntax_file = getattr(error, "filename", None)
     if isinstance(error, SyntaxError) and syntax_file:

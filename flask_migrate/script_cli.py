@@ -12,6 +12,8 @@ call chain (see ``Manager.handle``).
 """
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -73,6 +75,10 @@ def _build(module: ModuleType) -> Any:
     class MigrateCommandBase(module.Command):
         """One generated ``manage.py db`` subcommand."""
 
+        # Hand leftover arguments to __call__, which names them: Flask-Script would only say
+        # "too many arguments".
+        capture_all_args = True
+
         def __init__(self, spec: CommandSpec) -> None:
             super().__init__()
             self.spec = spec
@@ -82,7 +88,14 @@ def _build(module: ModuleType) -> Any:
                 for args, kwargs in map(_argparse_kwargs, spec.options)
             ]
 
-        def __call__(self, app: Any = None, **values: Any) -> None:
+        def __call__(self, app: Any = None, leftover: Any = (), **values: Any) -> None:
+            if leftover:
+                print(
+                    f"Error: unrecognized arguments: {' '.join(leftover)} (see "
+                    f"'{os.path.basename(sys.argv[0])} db {self.spec.name} --help')",
+                    file=sys.stderr,
+                )
+                raise SystemExit(2)
             invocation = app if isinstance(app, _Invocation) else _Invocation(app)
             with invocation.app.app_context():
                 status = dispatch.run(self.spec, values, invocation.group_values)

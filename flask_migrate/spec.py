@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import inspect
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -149,7 +150,9 @@ class CommandSpec:
 
 def _first_paragraph(function: Callable[..., Any]) -> str:
     doc = inspect.getdoc(function) or ""
-    return " ".join(doc.split("\n\n")[0].split())
+    text = " ".join(doc.split("\n\n")[0].split())
+    # Docstrings are reStructuredText; a terminal shows ``literal`` better as 'literal'.
+    return re.sub(r"``(.+?)``", r"'\1'", text)
 
 
 def _option(command: str, name: str, default: Any) -> Option:

@@ -80,6 +80,8 @@ def run_migrations(
         for target in targets:
             target.metadata = metadata.get(target.name) if multidb else metadata
     drop_empty = bool(context.config.attributes.get(ATTR_AUTOGENERATE))
+    # Decide for every database before touching any, so a misconfigured one changes nothing.
+    use_async = [_uses_async_driver(target, asynchronous) for target in targets]
     for index, target in enumerate(targets):
         is_last = index == len(targets) - 1
         kwargs = dict(
@@ -98,7 +100,7 @@ def run_migrations(
         engine_name = target.name if multidb else None
         if context.is_offline_mode():
             _run_offline(context, target, kwargs, engine_name)
-        elif _uses_async_driver(target, asynchronous):
+        elif use_async[index]:
             asyncio.run(_run_async(context, target, kwargs, engine_name))
         else:
             with _connect(target) as connection:
