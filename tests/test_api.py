@@ -1,0 +1,527 @@
+"""The Python API, in-process: ``Migrate``, ``@migrate.configure``, the command functions,
+``Config``, ``alembic_version`` and ``MigrateCommand``.
+
+Each test builds its own Flask application with a SQLite file under ``tmp_path`` and works
+inside ``app.app_context()``; the code is the same for Flask-SQLAlchemy 2.5 (legacy stack) and
+3.1 (modern stack).  Failures must raise :class:`flask_migrate.MigrateError`, output must go to
+the current ``sys.stdout``, and the application's logging must be left as it was.
+"""
+from __future__ import annotations
+
+import inspect
+import io
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import alembic
+import pytest
+from alembic.config import Config as AlembicConfig
+from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
+
+import flask_migrate
+from flask_migrate import (
+    ChangesDetected,
+    Config,
+    Migrate,
+    MigrateError,
+    check,
+    current,
+    downgrade,
+    heads,
+    history,
+    init,
+    migrate,
+    revision,
+    stamp,
+    upgrade,
+)
+from tests.conftest import STACK, sqlite_url, tables, versions
+
+TEMPLATES = Path(flask_migrate.__file__).parent / "templates"
+STOCK_TEMPLATES = ("flask", "flask-multidb", "aioflask", "aioflask-multidb")
+
+
+def make_app(tmp_path: Path) -> tuple[Flask, SQLAlchemy]:
+    """A Flask app with one model, ``User``, in the SQLite file ``tmp_path/app.db``."""
+    app = Flask("api_test_app", root_path=str(tmp_path))
+    app.config["SQLALCHEMY_DATABASE_URI"] = sqlite_url(tmp_path / "app.db")
+    app.config["SQLALCHEMY_TRACK_MODIFICATIONS"] = False
+    db = SQLAlchemy(app)
+
+    class User(db.Model):
+        __tablename__ = "user"
+        id = db.Column(db.Integer, primary_key=True)
+        name = db.Column(db.String(64))
+
+    return app, db
+
+
+def add_post_model(db: SQLAlchemy) -> None:
+    """A model change for autogenerate to find: a new ``post`` table."""
+
+    class Post(db.Model):
+        __tablename__ = "post"
+        id = db.Column(db.Integer, primary_key=True)
+        title = db.Column(db.String(100))
+
+
+def _dispose(app: Flask, db: SQLAlchemy) -> None:
+    # Close the app's SQLite connections before tmp_path goes away (FSA 3: db.engines;
+    # FSA 2: db.get_engine()).
+    with app.app_context():
+        engines = getattr(db, "engines", None)
+        for engine in (engines.values() if engines is not None else [db.get_engine()]):
+            engine.dispose()
+
+
+@pytest.fixture
+def app_db(tmp_path):
+    """(app, db, migrate, migrations folder), inside an application context."""
+    app, db = make_app(tmp_path)
+    directory = tmp_path / "migrations"
+    migration = Migrate(app, db, directory=str(directory))
+    with app.app_context():
+        yield app, db, migration, directory
+    _dispose(app, db)
+
+
+@pytest.fixture
+def url(tmp_path) -> str:
+    return sqlite_url(tmp_path / "app.db")
+
+
+# ---------------------------------------------------------------------------------------------
+# Migrate and app.extensions['migrate']
+# ---------------------------------------------------------------------------------------------
+
+
+def test_migrate_record(tmp_path):
+    app, db = make_app(tmp_path)
+    migration = Migrate(app, db)
+    record = app.extensions["migrate"]
+    assert record.migrate is migration
+    assert record.db is db
+    assert record.directory == "migrations"
+    assert record.configure_args == {"compare_type": True, "render_as_batch": True}
+    assert record.metadata is db.metadata
+    assert "db" in app.cli.commands
+
+
+def test_init_app_arguments(tmp_path):
+    app, db = make_app(tmp_path)
+    migration = Migrate()
+    migration.init_app(
+        app, db, directory="custom", compare_type=False, render_as_batch=False, foo=1
+    )
+    record = app.extensions["migrate"]
+    assert record.migrate is migration
+    assert record.db is db
+    assert record.directory == "custom"
+    assert record.configure_args == {"compare_type": False, "render_as_batch": False, "foo": 1}
+    assert record.metadata is db.metadata
+
+
+def test_constructor_arguments_reach_init_app(tmp_path):
+    app, db = make_app(tmp_path)
+    migration = Migrate(db=db, directory="from_constructor", compare_type=False, foo=2)
+    migration.init_app(app)
+    record = app.extensions["migrate"]
+    assert record.db is db
+    assert record.directory == "from_constructor"
+    assert record.configure_args == {"compare_type": False, "render_as_batch": True, "foo": 2}
+
+
+def test_command_name(tmp_path):
+    app, db = make_app(tmp_path)
+    Migrate(app, db, command="database")
+    assert "database" in app.cli.commands
+    assert "db" not in app.cli.commands
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["database", "--help"])
+    assert result.exit_code == 0, result.output
+    for name in ("upgrade", "downgrade", "migrate", "init"):
+        assert name in result.output
+    listed = runner.invoke(args=["database", "list-templates"])
+    assert listed.exit_code == 0, listed.output
+
+
+# ---------------------------------------------------------------------------------------------
+# @migrate.configure
+# ---------------------------------------------------------------------------------------------
+
+
+def test_configure_callbacks_run_in_order_and_their_result_is_used(app_db, capsys):
+    app, db, migration, directory = app_db
+    init()
+    revision(message="first", rev_id="aaa111")
+    capsys.readouterr()
+    calls = []
+    redirected = io.StringIO()
+
+    @migration.configure
+    def first(config):
+        assert isinstance(config, AlembicConfig)
+        calls.append("first")
+        config.set_main_option("flask_migrate_test_marker", "set by first")
+        return config
+
+    @migration.configure
+    def second(config):
+        calls.append(("second", config.get_main_option("flask_migrate_test_marker")))
+        # A new object: only if the command uses what callbacks return does output land here.
+        replacement = Config(stdout=redirected)
+        replacement.set_main_option("script_location", config.get_main_option("script_location"))
+        return replacement
+
+    assert first.__name__ == "first"  # the decorator hands the function back
+    heads()
+    assert calls == ["first", ("second", "set by first")]
+    assert "aaa111 (head)" in redirected.getvalue()
+    assert "aaa111" not in capsys.readouterr().out
+
+
+def test_configure_callback_changes_what_env_py_sees(app_db, url):
+    """A callback's change to the Config reaches env.py: here, an -x argument env.py reads."""
+    app, db, migration, directory = app_db
+    init()
+    env_py = directory / "env.py"
+    env_py.write_text(
+        "from alembic import context\n"
+        "from flask import current_app\n"
+        "current_app.config['SEEN_X'] = context.get_x_argument(as_dictionary=True)\n"
+        + env_py.read_text()
+    )
+
+    @migration.configure
+    def add_x(config):
+        config.cmd_opts.x = list(config.cmd_opts.x or []) + ["from=callback"]
+        return config
+
+    upgrade()
+    assert app.config["SEEN_X"] == {"from": "callback"}
+
+
+# ---------------------------------------------------------------------------------------------
+# The command functions
+# ---------------------------------------------------------------------------------------------
+
+
+def test_list_templates_output_goes_to_current_stdout(capsys):
+    flask_migrate.list_templates()
+    out = capsys.readouterr().out
+    for name in STOCK_TEMPLATES:
+        assert name in out
+
+
+def test_init_says_what_it_created(app_db, capsys):
+    app, db, migration, directory = app_db
+    init()
+    assert (directory / "env.py").is_file()
+    out = capsys.readouterr().out
+    assert "Created the migrations folder" in out and str(directory) in out
+
+
+def test_commands_in_process(app_db, url, capsys):
+    app, db, migration, directory = app_db
+    init()
+    assert (directory / "env.py").is_file()
+
+    migrate(message="create user", rev_id="aaa111")
+    assert [p.name for p in (directory / "versions").glob("*.py")] == ["aaa111_create_user.py"]
+    upgrade()
+    assert "user" in tables(url)
+    assert versions(url) == {"aaa111"}
+
+    capsys.readouterr()
+    current()
+    assert "aaa111 (head)" in capsys.readouterr().out
+    history()
+    out = capsys.readouterr().out
+    assert "aaa111" in out and "create user" in out
+    heads()
+    assert "aaa111 (head)" in capsys.readouterr().out
+
+    downgrade()
+    assert versions(url) == set()
+    assert "user" not in tables(url)
+    stamp()
+    assert versions(url) == {"aaa111"}
+
+
+def test_upgrade_sql_output_is_capturable(app_db, url, capsys):
+    init()
+    migrate(message="create user", rev_id="aaa111")
+    capsys.readouterr()
+    upgrade(sql=True)
+    out = capsys.readouterr().out
+    assert "CREATE TABLE user" in out
+    assert "aaa111" in out
+    assert "user" not in tables(url)  # offline: the database is untouched
+
+
+def test_check_raises_changes_detected(app_db):
+    app, db, migration, directory = app_db
+    init()
+    migrate(message="create user")
+    upgrade()
+    check()  # no model changes: no exception
+    add_post_model(db)
+    with pytest.raises(ChangesDetected) as raised:
+        check()
+    assert isinstance(raised.value, MigrateError)
+    assert "post" in str(raised.value)
+    assert len(list((directory / "versions").glob("*.py"))) == 1  # check writes nothing
+
+
+def test_upgrade_without_folder_raises(app_db, url):
+    app, db, migration, directory = app_db
+    with pytest.raises(MigrateError) as raised:
+        upgrade()
+    assert str(directory) in str(raised.value)
+    assert not directory.exists()
+    assert tables(url) == set()
+
+
+def test_init_twice_raises(app_db):
+    app, db, migration, directory = app_db
+    init()
+    before = sorted(p.name for p in directory.iterdir())
+    with pytest.raises(MigrateError) as raised:
+        init()
+    assert str(directory) in str(raised.value)
+    assert sorted(p.name for p in directory.iterdir()) == before
+
+
+def test_unknown_revision_raises(app_db, url):
+    init()
+    migrate(message="create user", rev_id="aaa111")
+    with pytest.raises(MigrateError) as raised:
+        upgrade(revision="nosuch")
+    assert "nosuch" in str(raised.value)
+    assert versions(url) == set()
+
+
+def test_unknown_template_raises(app_db):
+    app, db, migration, directory = app_db
+    with pytest.raises(MigrateError) as raised:
+        init(template="no-such-template")
+    assert "no-such-template" in str(raised.value)
+    assert not directory.exists()
+
+
+# Parameter order of Flask-Migrate 4.1's API, which positional calls rely on.
+FLASK_MIGRATE_41_ORDER = {
+    "init": ["directory", "multidb", "template", "package"],
+    "revision": ["directory", "message", "autogenerate", "sql", "head", "splice",
+                 "branch_label", "version_path", "rev_id"],
+    "migrate": ["directory", "message", "sql", "head", "splice", "branch_label",
+                "version_path", "rev_id", "x_arg"],
+    "edit": ["directory", "revision"],
+    "merge": ["directory", "revisions", "message", "branch_label", "rev_id"],
+    "upgrade": ["directory", "revision", "sql", "tag", "x_arg"],
+    "downgrade": ["directory", "revision", "sql", "tag", "x_arg"],
+    "show": ["directory", "revision"],
+    "history": ["directory", "rev_range", "verbose", "indicate_current"],
+    "heads": ["directory", "verbose", "resolve_dependencies"],
+    "branches": ["directory", "verbose"],
+    "current": ["directory", "verbose"],
+    "stamp": ["directory", "revision", "sql", "tag", "purge"],
+    "check": ["directory"],
+}
+
+
+@pytest.mark.parametrize("name", FLASK_MIGRATE_41_ORDER)
+def test_parameter_order_of_flask_migrate_41(name):
+    parameters = list(inspect.signature(getattr(flask_migrate, name)).parameters)
+    expected = FLASK_MIGRATE_41_ORDER[name]
+    assert parameters[:len(expected)] == expected
+
+
+def test_positional_calls(tmp_path, url):
+    """Calls written for Flask-Migrate 4.1, with the folder and revision given positionally."""
+    app, db = make_app(tmp_path)
+    Migrate(app, db, directory=str(tmp_path / "not-this-one"))
+    folder = str(tmp_path / "positional")
+    try:
+        with app.app_context():
+            init(folder)
+            migrate(folder, "create user", False, "head", False, None, None, "aaa111")
+            upgrade(folder, "head")
+            assert versions(url) == {"aaa111"}
+            downgrade(folder, "base")
+            assert versions(url) == set()
+            assert "user" not in tables(url)
+            stamp(folder, "head")
+            assert versions(url) == {"aaa111"}
+    finally:
+        _dispose(app, db)
+    assert (tmp_path / "positional" / "versions" / "aaa111_create_user.py").is_file()
+    assert not (tmp_path / "not-this-one").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Logging is left alone
+# ---------------------------------------------------------------------------------------------
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def _logger_state(logger: logging.Logger) -> tuple:
+    return (logger.level, logger.propagate, list(logger.handlers), logger.disabled)
+
+
+def test_logging_left_alone(app_db):
+    app, db, migration, directory = app_db
+    root = logging.getLogger()
+    root_handler = _Records()
+    app_handler = _Records()
+    myapp = logging.getLogger("myapp")
+    # Loggers the application (or its libraries) created before any migration runs.
+    existing = [myapp, logging.getLogger("sqlalchemy"), logging.getLogger("werkzeug"),
+                logging.getLogger("myapp.models"), app.logger]
+    saved_level = root.level
+    myapp.setLevel(logging.INFO)
+    myapp.addHandler(app_handler)
+    root.addHandler(root_handler)
+    try:
+        root.setLevel(logging.WARNING)
+        before_root = (root.level, list(root.handlers))
+        before = {logger.name: _logger_state(logger) for logger in existing}
+
+        init()
+        migrate(message="create user")
+        upgrade()
+        add_post_model(db)
+        migrate(message="add post")
+        upgrade()
+        downgrade()
+
+        disabled = sorted(
+            name for name, logger in logging.Logger.manager.loggerDict.items()
+            if isinstance(logger, logging.Logger) and logger.disabled
+        )
+        assert disabled == []
+        assert (root.level, list(root.handlers)) == before_root
+        assert {logger.name: _logger_state(logger) for logger in existing} == before
+
+        logging.getLogger("myapp.models").info("still here")
+        assert [r.getMessage() for r in app_handler.records] == ["still here"]
+        logging.getLogger("sqlalchemy").warning("sqlalchemy too")
+        assert "sqlalchemy too" in [r.getMessage() for r in root_handler.records]
+    finally:
+        myapp.removeHandler(app_handler)
+        myapp.setLevel(logging.NOTSET)
+        root.removeHandler(root_handler)
+        root.setLevel(saved_level)
+
+
+# ---------------------------------------------------------------------------------------------
+# Config and alembic_version
+# ---------------------------------------------------------------------------------------------
+
+
+def test_config_template_directory(tmp_path):
+    config = Config()
+    assert isinstance(config, AlembicConfig)
+    assert Path(config.get_template_directory()) == TEMPLATES
+    assert {p.name for p in TEMPLATES.iterdir() if p.is_dir()} >= set(STOCK_TEMPLATES)
+    custom = Config(template_directory=str(tmp_path))
+    assert custom.get_template_directory() == str(tmp_path)
+
+
+def test_init_with_custom_template_folder(app_db, tmp_path):
+    app, db, migration, directory = app_db
+    custom = tmp_path / "templates" / "mine"
+    shutil.copytree(TEMPLATES / "flask", custom)
+    (custom / "README").write_text("My own template.\n")
+    init(template=str(custom))
+    assert (directory / "README").read_text() == "My own template.\n"
+    assert (directory / "env.py").read_text() == (custom / "env.py").read_text()
+
+
+def test_alembic_version():
+    version = flask_migrate.alembic_version
+    assert isinstance(version, tuple)
+    assert all(isinstance(part, int) for part in version)
+    assert version == tuple(int(part) for part in alembic.__version__.split(".")[:3])
+    assert version >= (1, 19)
+
+
+# ---------------------------------------------------------------------------------------------
+# MigrateCommand
+# ---------------------------------------------------------------------------------------------
+
+
+def _python(code: str) -> subprocess.CompletedProcess:
+    completed = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+        timeout=60, cwd=Path(__file__).parent.parent,
+        env={k: v for k, v in os.environ.items() if not k.startswith("FLASK_")},
+    )
+    assert completed.returncode == 0, completed.stderr
+    return completed
+
+
+def test_migrate_command_is_built_lazily_from_the_installed_flavour():
+    completed = _python(
+        """
+        import json, sys
+        import flask_migrate
+        before = sorted(m for m in ("flask_script", "flask_script_ng") if m in sys.modules)
+        manager = flask_migrate.MigrateCommand
+        flavour = type(manager).__mro__[1].__module__.split(".")[0]
+        script = sys.modules[flavour]
+        print(json.dumps({
+            "before": before,
+            "flavour": flavour,
+            "is_manager": isinstance(manager, script.Manager),
+            "commands": sorted(manager._commands),
+            "same": flask_migrate.MigrateCommand is manager,
+        }))
+        """
+    )
+    found = json.loads(completed.stdout)
+    assert found["before"] == []
+    assert found["flavour"] == ("flask_script" if STACK == "legacy" else "flask_script_ng")
+    assert found["is_manager"]
+    assert found["same"]
+    from flask_migrate import spec
+
+    assert set(found["commands"]) >= {command.name for command in spec.command_specs()}
+
+
+def test_migrate_command_without_flask_script_raises_import_error():
+    completed = _python(
+        """
+        import sys
+        sys.modules["flask_script"] = None
+        sys.modules["flask_script_ng"] = None
+        import flask_migrate  # importing still works
+        try:
+            flask_migrate.MigrateCommand
+        except ImportError as error:
+            print("attribute:", error)
+        try:
+            from flask_migrate import MigrateCommand
+        except ImportError as error:
+            print("from-import:", error)
+        """
+    )
+    lines = completed.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["attribute", "from-import"], completed
+    for line in lines:
+        assert "Flask-Script-NG" in line
