@@ -38,13 +38,15 @@ def _config(
     *,
     x_arg: Sequence[str] | None = None,
     autogenerate: bool = False,
+    command: str | None = None,
 ) -> Config:
     """The configuration every command runs with, after the app's ``@migrate.configure`` hooks."""
     extension = _extension()
     if directory is None:
         directory = extension.directory if extension is not None else DEFAULT_DIRECTORY
     config = build_config(
-        str(directory), x_arg=x_arg, autogenerate=autogenerate, extension=extension
+        str(directory), x_arg=x_arg, autogenerate=autogenerate, extension=extension,
+        command=command,
     )
     if extension is not None:
         config = extension.migrate.call_configure_callbacks(config)
@@ -127,7 +129,7 @@ def init(
                 "templates, or pass the path of a folder that holds an env.py"
             )
         template_directory, template = os.path.split(path)
-    config = _config(directory)
+    config = _config(directory, command="init")
     config.template_directory = template_directory
     folder = config.get_main_option("script_location")
     # Alembic's own closing words tell the user to put connection settings in alembic.ini,
@@ -165,7 +167,7 @@ def revision(
     :param version_path: the folder in which to write the revision file.
     :param rev_id: use this revision id instead of a generated one.
     """
-    config = _config(directory, autogenerate=autogenerate)
+    config = _config(directory, autogenerate=autogenerate, command="revision")
     with _errors_translated(config):
         _require_new_rev_id(config, rev_id)
         alembic_command.revision(
@@ -191,7 +193,7 @@ def migrate(
     Writes nothing when no change is detected.  Parameters are those of :func:`revision`;
     ``x_arg`` holds the ``-x`` values passed to env.py.
     """
-    config = _config(directory, x_arg=x_arg, autogenerate=True)
+    config = _config(directory, x_arg=x_arg, autogenerate=True, command="migrate")
     with _errors_translated(config):
         _require_new_rev_id(config, rev_id)
         alembic_command.revision(
@@ -205,7 +207,7 @@ def edit(directory: str | None = None, revision: str = "head") -> None:
 
     :param revision: the revision to edit.
     """
-    config = _config(directory)
+    config = _config(directory, command="edit")
     with _errors_translated(config):
         alembic_command.edit(config, revision)
 
@@ -228,7 +230,7 @@ def merge(
         revisions = revisions.split() if revisions else []
     if not revisions:
         raise UsageError("merge needs the revisions to merge, e.g. 'db merge heads'")
-    config = _config(directory)
+    config = _config(directory, command="merge")
     with _errors_translated(config):
         _require_new_rev_id(config, rev_id)
         alembic_command.merge(
@@ -251,7 +253,7 @@ def upgrade(
     :param tag: an arbitrary tag, readable in env.py with ``context.get_tag_argument()``.
     :param x_arg: ``-x`` values passed to env.py.
     """
-    config = _config(directory, x_arg=x_arg)
+    config = _config(directory, x_arg=x_arg, command="upgrade")
     with _errors_translated(config):
         alembic_command.upgrade(config, revision, sql=sql, tag=tag)
 
@@ -273,7 +275,7 @@ def downgrade(
     """
     if sql and revision == "-1":
         revision = "head:-1"
-    config = _config(directory, x_arg=x_arg)
+    config = _config(directory, x_arg=x_arg, command="downgrade")
     with _errors_translated(config):
         alembic_command.downgrade(config, revision, sql=sql, tag=tag)
 
@@ -283,7 +285,7 @@ def show(directory: str | None = None, revision: str = "head") -> None:
 
     :param revision: the revision to show.
     """
-    config = _config(directory)
+    config = _config(directory, command="show")
     with _errors_translated(config):
         alembic_command.show(config, revision)
 
@@ -300,7 +302,7 @@ def history(
     :param verbose: show each revision's details.
     :param indicate_current: mark the database's current revision (connects to it).
     """
-    config = _config(directory)
+    config = _config(directory, command="history")
     with _errors_translated(config):
         alembic_command.history(
             config, rev_range, verbose=verbose, indicate_current=indicate_current
@@ -317,7 +319,7 @@ def heads(
     :param verbose: show each revision's details.
     :param resolve_dependencies: treat ``depends_on`` dependencies as down revisions.
     """
-    config = _config(directory)
+    config = _config(directory, command="heads")
     with _errors_translated(config):
         alembic_command.heads(
             config, verbose=verbose, resolve_dependencies=resolve_dependencies
@@ -329,7 +331,7 @@ def branches(directory: str | None = None, verbose: bool = False) -> None:
 
     :param verbose: show each revision's details.
     """
-    config = _config(directory)
+    config = _config(directory, command="branches")
     with _errors_translated(config):
         alembic_command.branches(config, verbose=verbose)
 
@@ -339,7 +341,7 @@ def current(directory: str | None = None, verbose: bool = False) -> None:
 
     :param verbose: show each revision's details.
     """
-    config = _config(directory)
+    config = _config(directory, command="current")
     with _errors_translated(config):
         alembic_command.current(config, verbose=verbose)
 
@@ -358,7 +360,7 @@ def stamp(
     :param tag: an arbitrary tag, readable in env.py with ``context.get_tag_argument()``.
     :param purge: empty the version table first, even of revisions the folder does not have.
     """
-    config = _config(directory)
+    config = _config(directory, command="stamp")
     with _errors_translated(config):
         alembic_command.stamp(config, revision, sql=sql, tag=tag, purge=purge)
 
@@ -369,7 +371,7 @@ def check(directory: str | None = None) -> None:
     Raises :class:`~flask_migrate.errors.ChangesDetected` (exit status 1) when they have.
     """
     # Not autogenerate=True: that would drop the empty revision Alembic's check inspects.
-    config = _config(directory)
+    config = _config(directory, command="check")
     with _errors_translated(config):
         try:
             alembic_command.check(config)

@@ -22,6 +22,8 @@ TEMPLATES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templa
 #: Keys of ``Config.attributes`` read by :mod:`flask_migrate.runtime`.
 ATTR_AUTOGENERATE = "flask_migrate.autogenerate"
 ATTR_EXTENSION = "flask_migrate.extension"
+#: The name of the command being run (``"upgrade"``, ...); the runtime locks only for writers.
+ATTR_COMMAND = "flask_migrate.command"
 
 
 class Config(AlembicConfig):
@@ -37,6 +39,15 @@ class Config(AlembicConfig):
     def get_template_directory(self) -> str:
         return self.template_directory or TEMPLATES_DIR
 
+    def set_section_option(self, section: str, name: str, value: str) -> None:
+        # env.py files written for SQLAlchemy 1.x pass str(engine.url), which SQLAlchemy 2
+        # masks: put the real URL back (see flask_migrate.legacy.real_url).
+        if name == "sqlalchemy.url" and isinstance(value, str):
+            from .legacy import real_url
+
+            value = real_url(value)
+        super().set_section_option(section, name, value)
+
 
 def build_config(
     directory: str,
@@ -44,12 +55,14 @@ def build_config(
     x_arg: Iterable[str] | None = None,
     autogenerate: bool = False,
     extension: Any = None,
+    command: str | None = None,
 ) -> Config:
     """Make the ``Config`` for the migrations folder ``directory``.
 
     :param x_arg: ``-x`` values, readable in env.py with ``context.get_x_argument()``.
     :param autogenerate: whether this run compares the models with the database.
     :param extension: the application's ``app.extensions['migrate']`` record, if any.
+    :param command: the command being run, for the runtime (see ``ATTR_COMMAND``).
     """
     # Alembic's default stream is the sys.stdout it saw at import; use today's, so that
     # redirect_stdout, capsys and Flask's test runner capture the output.
@@ -66,6 +79,7 @@ def build_config(
     config.cmd_opts = argparse.Namespace(x=list(x_arg or ()), autogenerate=autogenerate)
     config.attributes[ATTR_AUTOGENERATE] = autogenerate
     config.attributes[ATTR_EXTENSION] = extension
+    config.attributes[ATTR_COMMAND] = command
     return config
 
 

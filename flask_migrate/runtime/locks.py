@@ -1,0 +1,147 @@
+"""One migration at a time per database: the lock every writing run takes before it reads.
+
+Replicas that start together all run ``db upgrade``.  Each takes this lock on its migration
+connection before Alembic reads the current revision, and releases it when its run is over, so
+the runs happen one after another: the first applies the revisions, the others find the database
+at head and do nothing.
+
+- PostgreSQL: a session-level advisory lock (``pg_try_advisory_lock``);
+- MySQL and MariaDB: a named lock (``GET_LOCK``);
+- SQLite: the database's own write lock, which :mod:`.transactions` takes with
+  ``BEGIN IMMEDIATE`` when the run's transaction starts.
+
+The wait is bounded: ``FLASK_MIGRATE_LOCK_TIMEOUT`` seconds (default 600), or the
+``lock_timeout`` argument of ``run_migrations``.  A run that waits says so once.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import time
+from typing import Any, Callable, Iterator
+
+import sqlalchemy as sa
+
+from ..errors import MigrateError
+
+logger = logging.getLogger("flask_migrate")
+
+#: Environment variable: how many seconds a run waits for another run's lock.
+TIMEOUT_ENV = "FLASK_MIGRATE_LOCK_TIMEOUT"
+DEFAULT_TIMEOUT = 600.0
+
+# How often a waiting run asks again, in seconds.
+_POLL = 0.2
+
+
+def lock_timeout(value: float | None = None) -> float:
+    """The wait limit: ``value`` if given, else $FLASK_MIGRATE_LOCK_TIMEOUT, else 600 s."""
+    if value is not None:
+        return float(value)
+    text = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not text:
+        return DEFAULT_TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if seconds < 0:
+        raise MigrateError(
+            f"{TIMEOUT_ENV} must be a number of seconds, not '{text}'; e.g. "
+            f"{TIMEOUT_ENV}=120"
+        )
+    return seconds
+
+
+def lock_name(version_table: str, schema: str | None) -> str:
+    """The name of the lock that guards one version table (MySQL allows 64 characters)."""
+    table = f"{schema}.{version_table}" if schema else version_table
+    name = f"flask_migrate:{table}"
+    if len(name) > 64:
+        name = "flask_migrate:" + hashlib.sha256(table.encode()).hexdigest()[:40]
+    return name
+
+
+def _advisory_key(name: str) -> int:
+    """A signed 64-bit key for PostgreSQL's advisory lock functions."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+class Waiter:
+    """Retries an attempt to take a lock until it succeeds or the time is up."""
+
+    def __init__(self, label: str, timeout: float) -> None:
+        self.label = label
+        self.timeout = timeout
+
+    def wait(self, attempt: Callable[[], bool]) -> None:
+        start = time.monotonic()
+        said = False
+        while not attempt():
+            waited = time.monotonic() - start
+            if waited >= self.timeout:
+                raise MigrateError(
+                    f"gave up after waiting {waited:.0f} s for another migration of the "
+                    f"{self.label} database to finish; if none is running, look for a stuck "
+                    f"session holding the lock, or set {TIMEOUT_ENV} to wait longer"
+                )
+            if not said:
+                logger.info(
+                    "Waiting for another migration of the %s database to finish "
+                    "(up to %.0f s)...", self.label, self.timeout
+                )
+                said = True
+            time.sleep(_POLL)
+        if said:
+            logger.info("Lock obtained after %.1f s", time.monotonic() - start)
+
+
+def _scalar(connection: Any, sql: str, **params: Any) -> Any:
+    # Its own short transaction: a session-level lock outlives it, and Alembic then starts
+    # from a connection that is not inside a transaction.
+    with connection.begin():
+        return connection.execute(sa.text(sql), params).scalar()
+
+
+@contextlib.contextmanager
+def migration_lock(connection: Any, label: str, name: str, timeout: float) -> Iterator[None]:
+    """Hold the server-side migration lock of PostgreSQL or MySQL/MariaDB for the block.
+
+    Other dialects (SQLite among them) are handled elsewhere or not at all.
+    """
+    dialect = connection.dialect.name
+    waiter = Waiter(label, timeout)
+    if dialect == "postgresql":
+        key = _advisory_key(name)
+        waiter.wait(lambda: bool(_scalar(connection, "SELECT pg_try_advisory_lock(:k)", k=key)))
+        release = "SELECT pg_advisory_unlock(:k)"
+        params: dict[str, Any] = {"k": key}
+    elif dialect in ("mysql", "mariadb"):
+        # GET_LOCK waits on the server; one second at a time, so that we can say we wait.
+        waiter.wait(
+            lambda: _scalar(connection, "SELECT GET_LOCK(:n, 1)", n=name) == 1
+        )
+        release = "SELECT RELEASE_LOCK(:n)"
+        params = {"n": name}
+    else:
+        yield
+        return
+    try:
+        yield
+    finally:
+        _release(connection, release, params)
+
+
+def _release(connection: Any, sql: str, params: dict[str, Any]) -> None:
+    try:
+        transaction = connection.get_transaction()
+        if transaction is not None and transaction.is_active:
+            transaction.rollback()
+        _scalar(connection, sql, **params)
+    except sa.exc.SQLAlchemyError:
+        # A connection that broke takes its session, and the lock, with it.  Make sure it is
+        # not handed out again by the pool.
+        with contextlib.suppress(sa.exc.SQLAlchemyError):
+            connection.invalidate()

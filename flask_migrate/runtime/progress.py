@@ -1,0 +1,74 @@
+"""What a migration run tells as it goes: each revision's duration, then a summary.
+
+Alembic logs ``Running upgrade A -> B, message`` as a revision starts; :class:`Progress` adds
+``Applied B in 0.12 s`` when it is done, and, once the run is over (committed), one line with
+the count and the total time.  Everything goes to the ``flask_migrate`` logger, which the
+command line shows on stderr and an application's own logging configuration governs otherwise.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable, Iterable, Iterator
+
+logger = logging.getLogger("flask_migrate")
+
+
+def _seconds(value: float) -> str:
+    if value < 1:
+        return f"{value * 1000:.0f} ms"
+    return f"{value:.2f} s" if value < 10 else f"{value:.1f} s"
+
+
+class Progress:
+    """Times the steps of one database's run (hook it in with :meth:`wrap` and :meth:`applied`)."""
+
+    def __init__(self, label: str, multidb: bool) -> None:
+        self.where = f" of the {label} database" if multidb else ""
+        self.count = 0
+        self.kind = ""
+        self.first: str | None = None
+        self.last: str | None = None
+        self.started = time.perf_counter()
+        self.step_started = self.started
+        #: The revision being applied when the run stopped, if it did not finish.
+        self.in_progress: Any = None
+
+    def wrap(self, fn: Callable[..., Iterable[Any]]) -> Callable[..., Iterator[Any]]:
+        """Alembic's step generator, noting when each step starts."""
+
+        def steps(heads: Any, context: Any) -> Iterator[Any]:
+            self.started = self.step_started = time.perf_counter()
+            self.first = ",".join(heads) if heads else "base"
+            for step in fn(heads, context):
+                self.in_progress = step
+                self.step_started = time.perf_counter()
+                yield step
+            self.in_progress = None
+
+        return steps
+
+    def applied(self, *, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
+        """Alembic's ``on_version_apply`` callback."""
+        self.in_progress = None
+        duration = time.perf_counter() - self.step_started
+        if step.is_stamp:
+            self.kind = "stamp"
+            return
+        self.kind = "upgrade" if step.is_upgrade else "downgrade"
+        done = "Applied" if step.is_upgrade else "Reverted"
+        logger.info("%s %s in %s", done, step.up_revision_id, _seconds(duration))
+        self.count += 1
+        self.last = ",".join(sorted(heads)) if heads else "base"
+
+    def summary(self) -> None:
+        """The closing line, once the run's work is committed."""
+        if not self.count:
+            return
+        total = time.perf_counter() - self.started
+        verb = "Upgraded" if self.kind == "upgrade" else "Downgraded"
+        plural = "revision" if self.count == 1 else "revisions"
+        logger.info(
+            "%s%s from %s to %s: %d %s in %s",
+            verb, self.where, self.first, self.last, self.count, plural, _seconds(total),
+        )
