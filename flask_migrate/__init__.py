@@ -24,6 +24,7 @@ from .commands import (
     revision,
     show,
     stamp,
+    status,
     upgrade,
 )
 from .config import Config
@@ -39,7 +40,7 @@ __all__ = [
     "ChangesDetected", "Config", "Migrate", "MigrateCommand", "MigrateError",
     "RevisionScriptError", "UsageError", "alembic_version", "branches", "check", "current",
     "downgrade", "edit", "heads", "history", "init", "list_templates", "merge", "migrate",
-    "revision", "show", "stamp", "upgrade",
+    "revision", "show", "stamp", "status", "upgrade",
 ]
 
 

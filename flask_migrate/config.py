@@ -24,6 +24,10 @@ ATTR_AUTOGENERATE = "flask_migrate.autogenerate"
 ATTR_EXTENSION = "flask_migrate.extension"
 #: The name of the command being run (``"upgrade"``, ...); the runtime locks only for writers.
 ATTR_COMMAND = "flask_migrate.command"
+#: The names of the databases to act on (``--bind``; ``"default"`` is the default database).
+ATTR_BINDS = "flask_migrate.binds"
+#: Set by the runtime while it visits a database: its name and masked URL.
+ATTR_DATABASE = "flask_migrate.database"
 
 
 class Config(AlembicConfig):

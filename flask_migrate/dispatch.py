@@ -81,7 +81,7 @@ def run(spec: CommandSpec, values: Mapping[str, Any], group_values: Mapping[str,
     kwargs = arguments(spec, values, group_values)
     try:
         with _command_line_logging():
-            spec.function(**kwargs)
+            result = spec.function(**kwargs)
     except MigrateError as error:
         if os.environ.get(TRACEBACK_ENV):
             raise
@@ -90,7 +90,8 @@ def run(spec: CommandSpec, values: Mapping[str, Any], group_values: Mapping[str,
             _print_script_frames(error)
         print(f"Error: {mask_passwords(str(error))}", file=sys.stderr)
         return error.exit_code
-    return 0
+    # A command whose outcome is not all-or-nothing (``status``) says which it was.
+    return int(getattr(result, "exit_code", 0))
 
 
 def _print_script_frames(error: RevisionScriptError) -> None:

@@ -88,6 +88,11 @@ PARAMETERS: dict[str, Parameter] = {
     "resolve_dependencies": Parameter(
         Kind.FLAG, "Treat dependencies (depends_on) as down revisions.",
         ("--resolve-dependencies",)),
+    "bind": Parameter(
+        Kind.REPEATED, "Only this database of a multi-database folder ('default' for the "
+        "default one); repeatable.", ("--bind",), "NAME"),
+    "plan": Parameter(
+        Kind.FLAG, "Print the revisions this would run, in order, and run none.", ("--plan",)),
     "purge": Parameter(
         Kind.FLAG, "Empty the version table first, even of unknown revisions.", ("--purge",)),
 }
@@ -116,6 +121,7 @@ COMMANDS: tuple[Callable[..., Any], ...] = (
     commands.heads,
     commands.branches,
     commands.current,
+    commands.status,
     commands.stamp,
     commands.check,
 )

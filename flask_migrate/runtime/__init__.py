@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator, Mapping
 import sqlalchemy as sa
 from flask import current_app, has_app_context
 
-from ..config import ATTR_AUTOGENERATE, ATTR_COMMAND
+from ..config import ATTR_AUTOGENERATE, ATTR_BINDS, ATTR_COMMAND, ATTR_DATABASE
 from ..errors import MigrateError, describe
 from .binds import DEFAULT, Database, database_names, databases, safe_url
 from .locks import lock_name, migration_lock
@@ -39,7 +39,8 @@ DEFAULT_SQL_NAME = "default"
 #: Commands (``Config.attributes["flask_migrate.command"]``) that only read the database: they
 #: take no migration lock.  Any other command, or none named, is treated as one that writes.
 READ_ONLY_COMMANDS = frozenset(
-    {"current", "check", "migrate", "revision", "history", "heads", "branches", "show", "status"}
+    {"current", "check", "migrate", "revision", "history", "heads", "branches", "show", "status",
+     "plan"}
 )
 
 
@@ -101,6 +102,9 @@ def run_migrations(
         raise MigrateError(
             "no database is configured; set SQLALCHEMY_DATABASE_URI or SQLALCHEMY_BINDS"
         )
+    selected = context.config.attributes.get(ATTR_BINDS)
+    if selected:
+        targets = select_databases(targets, selected)
     if metadata is not None:
         for target in targets:
             target.metadata = metadata.get(target.name) if multidb else metadata
@@ -123,6 +127,7 @@ def run_migrations(
                 downgrade_token=f"{target.name}_downgrades",
             )
         engine_name = target.name if multidb else None
+        context.config.attributes[ATTR_DATABASE] = (target.label, safe_url(target.engine.url))
         if context.is_offline_mode():
             _run_offline(context, target, kwargs, engine_name)
             continue
@@ -189,6 +194,20 @@ class _Run:
             elif dialect == "postgresql" and self.writes:
                 extra = stack.enter_context(postgresql_transactions(connection, kwargs))
             yield extra
+
+
+def select_databases(targets: list[Database], names: Any) -> list[Database]:
+    """The databases named by ``--bind`` (``default`` is the default database), in order."""
+    by_label = {target.label: target for target in targets}
+    unknown = [name for name in names if name not in by_label]
+    if unknown:
+        known = ", ".join(by_label) or "none"
+        raise MigrateError(
+            f"no database named {', '.join(repr(name) for name in unknown)} in this "
+            f"application; its databases are: {known}"
+        )
+    wanted = set(names)
+    return [target for target in targets if target.label in wanted]
 
 
 def _revision_hook(user_hook: Hook | None, check_empty: bool) -> Hook:

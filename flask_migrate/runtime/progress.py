@@ -24,7 +24,7 @@ class Progress:
     """Times the steps of one database's run (hook it in with :meth:`wrap` and :meth:`applied`)."""
 
     def __init__(self, label: str, multidb: bool) -> None:
-        self.where = f" of the {label} database" if multidb else ""
+        self.where = f"the {label} database" if multidb else "the database"
         self.count = 0
         self.kind = ""
         self.first: str | None = None
@@ -69,6 +69,6 @@ class Progress:
         verb = "Upgraded" if self.kind == "upgrade" else "Downgraded"
         plural = "revision" if self.count == 1 else "revisions"
         logger.info(
-            "%s%s from %s to %s: %d %s in %s",
+            "%s %s from %s to %s: %d %s in %s",
             verb, self.where, self.first, self.last, self.count, plural, _seconds(total),
         )

@@ -1,0 +1,135 @@
+"""Where each database stands and what a command would do to it, found without changing it.
+
+:func:`collect` runs the folder's env.py (so every database of a multi-database folder is
+visited, as by ``current``) with a step function that records the revisions a command would
+apply, in Alembic's own order, and returns none of them to run.  ``status`` and the ``--plan``
+of ``upgrade`` and ``downgrade`` are built on it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, TextIO
+
+from alembic.runtime.environment import EnvironmentContext
+from alembic.script import ScriptDirectory
+
+from .config import ATTR_DATABASE, Config
+
+#: Exit status of ``status`` when some database has revisions to apply.
+PENDING_EXIT_CODE = 3
+
+
+@dataclass(frozen=True)
+class Step:
+    """One revision a command would apply (``upgrade``) or revert (``downgrade``)."""
+
+    revision: str
+    message: str
+    upgrade: bool
+
+
+@dataclass
+class DatabaseState:
+    """One database: where it is, where the folder's history ends, and the steps in between."""
+
+    name: str
+    url: str
+    current: tuple[str, ...]
+    heads: tuple[str, ...]
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def up_to_date(self) -> bool:
+        return not self.steps
+
+
+class Report(list):
+    """The states of every database visited, in order; ``exit_code`` is for the command line."""
+
+    exit_code = 0
+
+
+class StatusReport(Report):
+    """``status``: exit status 3 when some database has revisions to apply."""
+
+    @property
+    def exit_code(self) -> int:  # type: ignore[override]
+        return 0 if all(state.up_to_date for state in self) else PENDING_EXIT_CODE
+
+
+StepsFunction = Callable[[ScriptDirectory, tuple[str, ...]], Iterable[Any]]
+
+
+def _step(migration: Any) -> Step:
+    revision = migration.revision
+    message = (revision.doc or "").strip().splitlines()
+    return Step(revision.revision, message[0] if message else "", bool(migration.is_upgrade))
+
+
+def _database(config: Config, context: Any, index: int) -> tuple[str, str]:
+    """The name and masked URL of the database env.py is visiting."""
+    known = config.attributes.get(ATTR_DATABASE)
+    if known is not None:
+        return known
+    # An env.py that does not use our runtime: name the database by its place and URL.
+    from .runtime.binds import safe_url
+
+    connection = getattr(context, "connection", None)
+    url = safe_url(connection.engine.url) if connection is not None else "?"
+    return ("default" if index == 0 else f"database {index + 1}", url)
+
+
+def collect(config: Config, steps: StepsFunction, report: Report) -> Report:
+    """Visit every database through env.py and record ``steps(script, current_heads)``."""
+    script = ScriptDirectory.from_config(config)
+
+    def record(current: Any, context: Any) -> list[Any]:
+        name, url = _database(config, context, len(report))
+        current = tuple(current or ())
+        report.append(DatabaseState(
+            name, url, current, tuple(script.get_heads()),
+            [_step(migration) for migration in steps(script, current)],
+        ))
+        return []
+
+    with EnvironmentContext(config, script, fn=record, dont_mutate=True):
+        script.run_env()
+    return report
+
+
+def _revisions(ids: tuple[str, ...]) -> str:
+    return ", ".join(ids) if ids else "base (empty)"
+
+
+def print_status(report: Report, out: TextIO) -> None:
+    """The ``status`` report: one block per database."""
+    for state in report:
+        print(f"Database {state.name} ({state.url})", file=out)
+        print(f"  current: {_revisions(state.current)}", file=out)
+        print(f"  heads:   {_revisions(state.heads)}", file=out)
+        if state.up_to_date:
+            print("  status:  up to date", file=out)
+            continue
+        count = len(state.steps)
+        print(f"  status:  {count} revision{'s' if count != 1 else ''} to apply, in order:",
+              file=out)
+        _print_steps(state.steps, out)
+
+
+def print_plan(report: Report, out: TextIO, verb: str) -> None:
+    """The ``--plan`` of an upgrade or downgrade: the steps per database, nothing run."""
+    for state in report:
+        if not state.steps:
+            print(f"Database {state.name}: nothing to {verb} (at {_revisions(state.current)})",
+                  file=out)
+            continue
+        count = len(state.steps)
+        print(f"Database {state.name}: {count} revision{'s' if count != 1 else ''} to "
+              f"{verb}, in order, from {_revisions(state.current)}:", file=out)
+        _print_steps(state.steps, out)
+
+
+def _print_steps(steps: list[Step], out: TextIO) -> None:
+    for step in steps:
+        sign = "+" if step.upgrade else "-"
+        print(f"    {sign} {step.revision}  {step.message}".rstrip(), file=out)
