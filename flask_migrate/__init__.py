@@ -12,7 +12,9 @@ import alembic
 from .commands import (
     branches,
     check,
+    convert_multidb,
     current,
+    doctor,
     downgrade,
     edit,
     heads,
@@ -38,9 +40,9 @@ alembic_version = tuple(int(part) for part in alembic.__version__.split(".")[:3]
 
 __all__ = [
     "ChangesDetected", "Config", "Migrate", "MigrateCommand", "MigrateError",
-    "RevisionScriptError", "UsageError", "alembic_version", "branches", "check", "current",
-    "downgrade", "edit", "heads", "history", "init", "list_templates", "merge", "migrate",
-    "revision", "show", "stamp", "status", "upgrade",
+    "RevisionScriptError", "UsageError", "alembic_version", "branches", "check",
+    "convert_multidb", "current", "doctor", "downgrade", "edit", "heads", "history", "init",
+    "list_templates", "merge", "migrate", "revision", "show", "stamp", "status", "upgrade",
 ]
 
 

@@ -95,6 +95,12 @@ PARAMETERS: dict[str, Parameter] = {
         Kind.FLAG, "Print the revisions this would run, in order, and run none.", ("--plan",)),
     "purge": Parameter(
         Kind.FLAG, "Empty the version table first, even of unknown revisions.", ("--purge",)),
+    "fix": Parameter(
+        Kind.FLAG, "Rewrite env.py and script.py.mako to the current template (old files kept "
+        "as backups, diff shown; versions/ untouched).", ("--fix",)),
+    "stamp_binds": Parameter(
+        Kind.FLAG, "Record the head revision in every bind's database now, instead of at the "
+        "next 'upgrade'.", ("--stamp-binds",)),
 }
 
 #: Parameters that may also be given before the command name (``flask db -d DIR upgrade``).
@@ -124,6 +130,8 @@ COMMANDS: tuple[Callable[..., Any], ...] = (
     commands.status,
     commands.stamp,
     commands.check,
+    commands.doctor,
+    commands.convert_multidb,
 )
 
 

@@ -1,0 +1,760 @@
+"""Diagnosis and repair of a migrations folder: ``db doctor`` and ``db convert-multidb``.
+
+:func:`diagnose` reads a migrations folder (env.py, script.py.mako, alembic.ini, the revision
+files) and the application's configuration, and lists what cannot work, or is unsafe, on the
+installed Flask-SQLAlchemy, SQLAlchemy and Alembic.  It never connects to a database and
+never changes a file.  :func:`run_doctor` prints that report and, with ``fix``, rewrites env.py
+and script.py.mako to the current template of the same kind; :func:`run_convert_multidb`
+turns a single-database folder into a multi-database one.  Both keep each replaced file as a
+backup beside it, print a unified diff, and never touch ``versions/``.
+
+The command-line functions are :func:`flask_migrate.commands.doctor` and
+:func:`flask_migrate.commands.convert_multidb`; this module does the work.
+"""
+from __future__ import annotations
+
+import ast
+import configparser
+import difflib
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from importlib import metadata as importlib_metadata
+from typing import Any, Iterable
+
+import alembic
+import sqlalchemy as sa
+from alembic.script import ScriptDirectory
+from flask import current_app
+
+from . import legacy
+from .config import TEMPLATES_DIR, Config
+from .errors import MigrateError, UsageError, describe, translate
+from .runtime import binds
+
+ERROR, WARNING, NOTE = "error", "warning", "note"
+_ORDER = {ERROR: 0, WARNING: 1, NOTE: 2}
+_MAKO_BLOCK = re.compile(r"<%!?.*?%>", re.S)
+_FIX = "run 'db doctor --fix'"
+
+#: The sections ``logging.config.fileConfig`` requires.
+_LOGGING_SECTIONS = ("loggers", "handlers", "formatters")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing the diagnosis found.
+
+    :param severity: ``error`` (a command fails or does damage), ``warning`` (it works, but
+        unsafely or not for long) or ``note`` (worth knowing).
+    :param subject: the file or topic, e.g. ``env.py``.
+    :param problem: what is wrong, one sentence.
+    :param remedy: what to do about it.
+    :param fixable: ``doctor --fix`` resolves it.
+    """
+
+    severity: str
+    subject: str
+    problem: str
+    remedy: str = ""
+    fixable: bool = False
+
+
+@dataclass(frozen=True)
+class RevisionFile:
+    """What the diagnosis reads from one revision file, without importing it."""
+
+    path: str
+    functions: frozenset[str]
+    plain: bool  # upgrade() takes no argument: written for a single-database folder
+    strict_dispatch: bool  # Flask-Migrate 2.x's globals()["upgrade_%s" % engine_name]
+
+
+@dataclass
+class Diagnosis:
+    """The state of one migrations folder against the installed stack."""
+
+    folder: str
+    env: legacy.EnvPy | None
+    script: legacy.ScriptTemplate | None
+    template: str | None  # the stock template env.py should be; None if unknown
+    facts: list[tuple[str, str]] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    def add(self, *args: Any, **kwargs: Any) -> None:
+        self.findings.append(Finding(*args, **kwargs))
+
+    @property
+    def problems(self) -> list[Finding]:
+        """The errors and warnings: what makes ``doctor`` exit 1."""
+        return [finding for finding in self.findings if finding.severity != NOTE]
+
+    @property
+    def fixable(self) -> list[Finding]:
+        return [finding for finding in self.findings if finding.fixable]
+
+
+# --- Diagnosis ---------------------------------------------------------------------------------
+
+
+def diagnose(config: Config) -> Diagnosis:
+    """Examine the migrations folder of ``config`` for the current application."""
+    folder = config.get_main_option("script_location")
+    if not os.path.isdir(folder):
+        raise MigrateError(
+            f"no migrations folder at {folder}; run 'db init' to create one, or pass -d with "
+            "its path"
+        )
+    record = current_app.extensions.get("migrate")
+    if record is None:
+        raise MigrateError(
+            "this application has no Flask-Migrate extension; add 'Migrate(app, db)' or "
+            "'migrate.init_app(app, db)' where the app is created"
+        )
+    env = legacy.read_env(folder)
+    script = legacy.read_script_template(folder)
+    revisions, unreadable = _read_revisions(config, folder)
+    diagnosis = Diagnosis(folder, env, script, _template_for(env, script, revisions))
+    names = binds.database_names(record, multidb=True)
+    engines = _engines(record, names)
+
+    diagnosis.facts = [
+        ("installed", _stack()),
+        ("env.py", env.kind if env is not None else "missing"),
+        ("script.py.mako", _script_kind(script)),
+        ("databases", ", ".join(name or "default" for name in names) or "none configured"),
+    ]
+    _check_env(diagnosis, record, engines)
+    _check_script(diagnosis)
+    _check_ini(diagnosis, os.path.join(folder, "alembic.ini"))
+    heads = _check_revisions(diagnosis, config, revisions, unreadable)
+    diagnosis.facts.append(("revisions", _revisions_fact(revisions, unreadable, heads)))
+    _check_databases(diagnosis, names, engines, revisions)
+    diagnosis.findings.sort(key=lambda finding: _ORDER[finding.severity])
+    return diagnosis
+
+
+def _stack() -> str:
+    def version(name: str) -> str:
+        try:
+            return importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            return "?"
+
+    return (
+        f"Flask-SQLAlchemy {version('flask-sqlalchemy')}, SQLAlchemy {sa.__version__}, "
+        f"Alembic {alembic.__version__}"
+    )
+
+
+def _script_kind(script: legacy.ScriptTemplate | None) -> str:
+    if script is None:
+        return "missing"
+    shape = "multi-database" if script.multidb else "single database"
+    if script.ours:
+        return f"Flask-Migrate template, {shape}"
+    if script.config_binds or script.strict_dispatch:
+        return f"Flask-Migrate 2.x template, {shape}"
+    return f"an older or custom template, {shape}"
+
+
+def _template_for(
+    env: legacy.EnvPy | None,
+    script: legacy.ScriptTemplate | None,
+    revisions: list[RevisionFile],
+) -> str | None:
+    """The stock template env.py should be: that of env.py's kind, else guessed from the rest."""
+    if env is not None and (env.thin or env.syntax_error is None):
+        return env.template
+    multidb = (script is not None and script.multidb) or any(
+        not revision.plain and any(name.startswith("upgrade_") for name in revision.functions)
+        for revision in revisions
+    )
+    return "flask-multidb" if multidb else "flask"
+
+
+def _engines(record: Any, names: Iterable[str]) -> dict[str, Any]:
+    """Database name -> engine (None where the app cannot make one); nothing connects."""
+    found = {}
+    for name in names:
+        try:
+            found[name] = binds.engine(record, name)
+        except Exception:
+            found[name] = None
+    return found
+
+
+def _is_async(engine: Any) -> bool:
+    return engine is not None and bool(getattr(engine.dialect, "is_async", False))
+
+
+def _check_env(diagnosis: Diagnosis, record: Any, engines: dict[str, Any]) -> None:
+    env = diagnosis.env
+    template = diagnosis.template
+    rewrite = f"{_FIX} to replace it with the {template} template (the old file is kept)"
+    if env is None:
+        diagnosis.add(ERROR, "env.py", "the folder has no env.py, so every command that reads "
+                      "the models or the database fails", rewrite, True)
+        return
+    if env.syntax_error:
+        diagnosis.add(ERROR, "env.py", f"it is not valid Python ({env.syntax_error})",
+                      f"repair it, or {rewrite}", template is not None)
+        return
+    async_urls = sorted(name or "default" for name, engine in engines.items() if _is_async(engine))
+    sync_urls = sorted(
+        name or "default" for name, engine in engines.items()
+        if engine is not None and not _is_async(engine)
+    )
+    if env.thin:
+        if env.asynchronous and sync_urls:
+            diagnosis.add(
+                ERROR, "env.py", "it is the asyncio kind, but the URL of "
+                f"{', '.join(sync_urls)} names no async driver",
+                "use URLs such as sqlite+aiosqlite:// or postgresql+asyncpg://, or the flask "
+                "template's env.py",
+            )
+        return
+
+    problem = legacy.bind_key_problem(env, record)
+    if problem:
+        diagnosis.add(ERROR, "env.py", problem.split(": ", 1)[1], rewrite, True)
+    if "file_config" in env.constructs and not _has_logging_sections(diagnosis.folder):
+        diagnosis.add(
+            ERROR, "env.py", "it calls logging.config.fileConfig(), but alembic.ini has no "
+            "[loggers], [handlers] and [formatters] sections, so every command fails with "
+            "KeyError: 'formatters'", f"{rewrite}, or put the logging sections back", True,
+        )
+    if not env.asynchronous and async_urls:
+        diagnosis.add(
+            ERROR, "env.py", "it connects synchronously, but the URL of "
+            f"{', '.join(async_urls)} names an async driver", rewrite, True,
+        )
+    elif env.asynchronous and sync_urls:
+        diagnosis.add(
+            ERROR, "env.py", "it is the asyncio kind, but the URL of "
+            f"{', '.join(sync_urls)} names no async driver",
+            "use URLs such as sqlite+aiosqlite://, or replace env.py with the flask template",
+        )
+    diagnosis.add(
+        WARNING, "env.py", "it is a full env.py of an older Flask-Migrate: upgrades on SQLite "
+        "are not atomic, concurrent upgrades are not serialised"
+        + (", and its fileConfig() call resets the logging of any process that runs a command "
+           "in-process" if "file_config" in env.constructs else ""),
+        rewrite, True,
+    )
+    shims = []
+    db = getattr(record.db, "__wrapped__", record.db)
+    if "get_engine_app" in env.constructs and legacy.is_fsa3(db):
+        shims.append("db.get_engine(app, bind) (gone in Flask-SQLAlchemy 3)")
+    if "str_url" in env.constructs and not sa.__version__.startswith("1."):
+        shims.append("str(engine.url) (password masked by SQLAlchemy 2)")
+    if shims:
+        diagnosis.add(NOTE, "env.py", f"it calls {' and '.join(shims)}; Flask-Migrate keeps "
+                      f"{'these' if len(shims) > 1 else 'this'} working")
+    if env.own_code:
+        diagnosis.add(
+            NOTE, "env.py", "it has code no stock env.py had: " + ", ".join(env.own_code),
+            "after 'db doctor --fix', move it into the new env.py's hooks (include_object, "
+            "process_revision_directives) or run_migrations(...) arguments",
+        )
+
+
+def _has_logging_sections(folder: str) -> bool:
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(os.path.join(folder, "alembic.ini"), encoding="utf-8")
+    except configparser.Error:
+        return False
+    return all(parser.has_section(section) for section in _LOGGING_SECTIONS)
+
+
+def _check_script(diagnosis: Diagnosis) -> None:
+    script = diagnosis.script
+    multidb = diagnosis.template is not None and diagnosis.template.endswith("multidb")
+    rewrite = f"{_FIX} to replace it with the {diagnosis.template} template (the old file is kept)"
+    if script is None:
+        diagnosis.add(ERROR, "script.py.mako", "the folder has no script.py.mako, so 'db "
+                      "migrate' and 'db revision' cannot write revisions", rewrite, True)
+        return
+    if multidb and not script.multidb:
+        diagnosis.add(ERROR, "script.py.mako", "env.py migrates several databases, but this "
+                      "template writes no upgrade_<name>() functions, so new revisions would "
+                      "lose every operation", rewrite, True)
+    elif not multidb and script.multidb:
+        diagnosis.add(ERROR, "script.py.mako", "env.py migrates one database, but this "
+                      "template writes per-database upgrade_<name>() functions, which nothing "
+                      "would call", rewrite, True)
+    elif multidb and not script.ours and (script.config_binds or script.strict_dispatch):
+        diagnosis.add(
+            WARNING, "script.py.mako", "it is Flask-Migrate 2.x's multi-database template: it "
+            "lists the databases from SQLALCHEMY_BINDS and its revisions fail for a database "
+            "added later", rewrite, True,
+        )
+
+
+def _check_ini(diagnosis: Diagnosis, path: str) -> None:
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        found = parser.read(path, encoding="utf-8")
+    except configparser.Error as error:
+        diagnosis.add(ERROR, "alembic.ini", f"it cannot be parsed ({describe(error)})",
+                      "fix or restore the file")
+        return
+    if not found:
+        return
+    url = parser.get("alembic", "sqlalchemy.url", fallback="")
+    if url and "%(" not in url:
+        try:
+            password = sa.engine.make_url(url).password
+        except Exception:
+            password = None
+        if password:
+            diagnosis.add(
+                WARNING, "alembic.ini", "it holds a database URL with a password "
+                "(sqlalchemy.url), which Flask-Migrate never reads",
+                "remove the sqlalchemy.url line; the URLs come from the application's config",
+            )
+    env = diagnosis.env
+    if env is not None and env.thin and _has_logging_sections(diagnosis.folder):
+        diagnosis.add(NOTE, "alembic.ini", "its logging sections ([loggers], [handlers], "
+                      "[formatters]) are unused: Flask-Migrate sets up the logging of its "
+                      "commands itself", "delete them, or leave them; they do no harm")
+
+
+def _read_revisions(config: Config, folder: str) -> tuple[list[RevisionFile], list[Finding]]:
+    """Every revision file's functions, read with ``ast``; those that fail to parse or import."""
+    revisions, unreadable = [], []
+    try:
+        script_directory = ScriptDirectory.from_config(config)
+        locations = list(script_directory.version_locations or [script_directory.versions])
+    except Exception:
+        locations = [os.path.join(folder, "versions")]
+    for location in locations:
+        if not os.path.isdir(location):
+            continue
+        for filename in sorted(os.listdir(location)):
+            if not filename.endswith(".py") or filename.startswith(("_", ".")):
+                continue
+            path = os.path.join(location, filename)
+            subject = os.path.relpath(path, folder)
+            with open(path, encoding="utf-8", errors="replace") as file:
+                text = file.read()
+            try:
+                tree = ast.parse(text, path)
+            except SyntaxError as error:
+                unreadable.append(Finding(
+                    ERROR, subject, f"it is not valid Python (line {error.lineno}: "
+                    f"{error.msg})", "repair the file, or restore it from version control",
+                ))
+                continue
+            try:
+                from alembic.util import load_python_file
+
+                load_python_file(location, filename)
+            except Exception as error:
+                unreadable.append(Finding(
+                    ERROR, subject, f"it fails when imported ({type(error).__name__}: "
+                    f"{describe(error)}), so every command that reads the history fails",
+                    "repair the file, or restore it from version control",
+                ))
+                continue
+            revisions.append(_revision_file(path, tree, text))
+    return revisions, unreadable
+
+
+def _revision_file(path: str, tree: ast.Module, text: str) -> RevisionFile:
+    functions = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            functions[node.name] = node
+    upgrade = functions.get("upgrade")
+    plain = upgrade is not None and not (
+        upgrade.args.args or upgrade.args.kwonlyargs or upgrade.args.vararg
+        or upgrade.args.kwarg
+    )
+    return RevisionFile(
+        path, frozenset(functions), plain, bool(legacy.STRICT_DISPATCH.search(text))
+    )
+
+
+def _check_revisions(
+    diagnosis: Diagnosis, config: Config, revisions: list[RevisionFile],
+    unreadable: list[Finding],
+) -> list[str]:
+    diagnosis.findings.extend(unreadable)
+    if unreadable:
+        return []
+    try:
+        heads = list(ScriptDirectory.from_config(config).get_heads())
+    except Exception as error:
+        translated = translate(error, diagnosis.folder) or MigrateError(describe(error))
+        diagnosis.add(ERROR, "versions", f"the history cannot be read: {translated}",
+                      "repair the revision files named above, or restore them")
+        return []
+    if len(heads) > 1:
+        diagnosis.add(
+            ERROR, "versions", f"the history has {len(heads)} heads ({', '.join(heads)}), so "
+            "'db upgrade' and 'db migrate' need a single target",
+            "run 'db merge heads' to join them",
+        )
+    return heads
+
+
+def _revisions_fact(
+    revisions: list[RevisionFile], unreadable: list[Finding], heads: list[str]
+) -> str:
+    text = f"{len(revisions) + len(unreadable)} files"
+    if heads:
+        text += f", head{'s' if len(heads) > 1 else ''} {', '.join(heads)}"
+    return text
+
+
+def _check_databases(
+    diagnosis: Diagnosis, names: list[str], engines: dict[str, Any],
+    revisions: list[RevisionFile],
+) -> None:
+    env = diagnosis.env
+    multidb = diagnosis.template is not None and diagnosis.template.endswith("multidb")
+    if not multidb:
+        bind_names = [name for name in names if name]
+        if bind_names:
+            diagnosis.add(
+                NOTE, "databases", f"the application configures the bind"
+                f"{'s' if len(bind_names) > 1 else ''} {', '.join(bind_names)}, which this "
+                "single-database folder does not migrate",
+                "run 'db convert-multidb' if they should be migrated too",
+            )
+        return
+    # One alembic_version table per database: two names on one database would share it.
+    seen: dict[str, str] = {}
+    for name, engine in engines.items():
+        if engine is None or engine.url.database in (None, "", ":memory:"):
+            continue
+        key = engine.url.render_as_string(hide_password=False)
+        if key in seen:
+            diagnosis.add(
+                ERROR, "databases", f"{seen[key] or 'default'} and {name or 'default'} are "
+                f"the same database ({binds.safe_url(engine.url)}), so they would share one "
+                "alembic_version table", "give each bind a database of its own",
+            )
+        seen.setdefault(key, name)
+    old_env = env is not None and not env.thin
+    in_revisions = {
+        function[len("upgrade_"):]
+        for revision in revisions for function in revision.functions
+        if function.startswith("upgrade_")
+    }
+    plain = [os.path.basename(revision.path) for revision in revisions if revision.plain]
+    if plain and old_env:
+        diagnosis.add(
+            ERROR, "versions", f"{len(plain)} revisions ({_some(plain)}) have a plain upgrade() "
+            "from a single-database folder, which this env.py calls with engine_name and so "
+            "fails", f"{_FIX}: the current env.py runs them on the default database only", True,
+        )
+    if not revisions:
+        return
+    for name in names:
+        if name in in_revisions:
+            continue
+        strict = [
+            os.path.basename(revision.path) for revision in revisions
+            if revision.strict_dispatch and f"upgrade_{name}" not in revision.functions
+        ]
+        label = f"the bind '{name}'" if name else "the default database"
+        if strict and old_env:
+            diagnosis.add(
+                ERROR, "versions", f"{label} has no upgrade_{name}() in {len(strict)} revisions "
+                f"({_some(strict)}), whose Flask-Migrate 2.x dispatch fails for it with a "
+                "KeyError", f"{_FIX}: the current env.py skips a revision for a database it "
+                "has no functions for", True,
+            )
+        else:
+            diagnosis.add(
+                NOTE, "databases", f"{label} appears in no revision yet",
+                "'db upgrade' records the head revision in it without changes; then "
+                "'db migrate' writes a revision for its tables",
+            )
+    for name in sorted(in_revisions - set(names)):
+        label = f"'{name}'" if name else "the default database"
+        diagnosis.add(
+            NOTE, "databases", f"revisions have functions for {label}, which the application "
+            "does not configure", "upgrade and downgrade leave them out",
+        )
+
+
+def _some(names: list[str], shown: int = 3) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+# --- Rewriting files ---------------------------------------------------------------------------
+
+
+def _backup_path(path: str) -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidate = f"{path}.bak-{stamp}"
+    number = 1
+    while os.path.exists(candidate):
+        number += 1
+        candidate = f"{path}.bak-{stamp}-{number}"
+    return candidate
+
+
+def _template_text(template: str, filename: str) -> str:
+    with open(os.path.join(TEMPLATES_DIR, template, filename), encoding="utf-8") as file:
+        return file.read()
+
+
+def _replace_file(path: str, new_text: str, out: Any) -> str | None:
+    """Write ``new_text`` to ``path``, keeping the old file as a backup; print the diff.
+
+    Returns the backup's path (None when there was no old file).
+    """
+    old_text = None
+    if os.path.exists(path):
+        with open(path, encoding="utf-8", errors="replace") as file:
+            old_text = file.read()
+    backup = None
+    if old_text is not None:
+        backup = _backup_path(path)
+        os.replace(path, backup)
+    temporary = f"{path}.tmp-{os.getpid()}"
+    with open(temporary, "w", encoding="utf-8") as file:
+        file.write(new_text)
+    os.replace(temporary, path)
+    shown = os.path.relpath(path)
+    diff = difflib.unified_diff(
+        (old_text or "").splitlines(keepends=True), new_text.splitlines(keepends=True),
+        fromfile=f"{shown} (old)" if old_text is not None else "/dev/null",
+        tofile=f"{shown} (new)",
+    )
+    out.write("".join(line if line.endswith("\n") else line + "\n" for line in diff))
+    if backup:
+        print(f"Replaced {shown}; the old file is {os.path.relpath(backup)}.", file=out)
+    else:
+        print(f"Wrote {shown}.", file=out)
+    return backup
+
+
+def _print_report(diagnosis: Diagnosis, out: Any) -> None:
+    print(f"Migrations folder {os.path.relpath(diagnosis.folder)} (no database was contacted)",
+          file=out)
+    width = max(len(label) for label, _ in diagnosis.facts)
+    for label, value in diagnosis.facts:
+        print(f"  {label.ljust(width)}  {value}", file=out)
+    if diagnosis.findings:
+        print(file=out)
+    _print_findings(diagnosis.findings, out)
+
+
+def _print_findings(findings: list[Finding], out: Any) -> None:
+    for finding in findings:
+        print(f"{finding.severity.upper():<8} {finding.subject}: {finding.problem}.", file=out)
+        if finding.remedy:
+            print(f"{'':<8} -> {finding.remedy}.", file=out)
+
+
+def _verdict(diagnosis: Diagnosis, fixed: bool) -> None:
+    problems = diagnosis.problems
+    if not problems:
+        return
+    errors = sum(1 for finding in problems if finding.severity == ERROR)
+    warnings = len(problems) - errors
+    counted = ", ".join(
+        text for text in (
+            f"{errors} error{'s' if errors != 1 else ''}" if errors else "",
+            f"{warnings} warning{'s' if warnings != 1 else ''}" if warnings else "",
+        ) if text
+    )
+    fixable = [finding for finding in problems if finding.fixable]
+    if fixable and not fixed:
+        # Findings about revisions or databases are fixed by the new env.py.
+        files = sorted({
+            "script.py.mako" if finding.subject == "script.py.mako" else "env.py"
+            for finding in fixable
+        })
+        what = (f"run 'db doctor --fix' to rewrite {' and '.join(files)} (backups are kept, "
+                "versions/ is not touched)")
+        if len(fixable) < len(problems):
+            what += ", and see the report above for the rest"
+    else:
+        what = "see the report above for what to do"
+    raise MigrateError(f"the migrations folder needs attention ({counted}); {what}")
+
+
+def run_doctor(config: Config, fix: bool) -> None:
+    """Print the diagnosis of ``config``'s folder; with ``fix``, rewrite what can be rewritten.
+
+    Raises :class:`MigrateError` when errors or warnings remain.
+    """
+    out = config.stdout
+    diagnosis = diagnose(config)
+    _print_report(diagnosis, out)
+    if not fix or not diagnosis.fixable:
+        if not diagnosis.problems:
+            print("\nNothing to do: the folder works with the installed stack.", file=out)
+        elif fix:
+            print("\n'--fix' has nothing it can rewrite here.", file=out)
+        _verdict(diagnosis, fixed=fix)
+        return
+    template = diagnosis.template
+    assert template is not None
+    print(f"\nRewriting with the {template} template:", file=out)
+    old_env = diagnosis.env
+    rewrite_env = old_env is None or not old_env.thin or old_env.syntax_error is not None
+    if rewrite_env:
+        _replace_file(os.path.join(diagnosis.folder, "env.py"),
+                      _template_text(template, "env.py"), out)
+    if any(finding.fixable and finding.subject == "script.py.mako"
+           for finding in diagnosis.findings):
+        _rewrite_script_template(diagnosis.folder, template, out)
+    after = diagnose(config)
+    if rewrite_env and old_env is not None and old_env.own_code:
+        after.findings.insert(0, Finding(
+            WARNING, "env.py", "the old env.py had code the new one does not carry: "
+            + ", ".join(old_env.own_code),
+            "copy what you still need from the backup into the new env.py's hooks or "
+            "run_migrations(...) arguments",
+        ))
+    print("\nAfter the rewrite:", file=out)
+    _print_findings(after.findings, out)
+    if not after.problems:
+        print("Nothing left to do: the folder works with the installed stack.", file=out)
+    _verdict(after, fixed=True)
+
+
+def _rewrite_script_template(folder: str, template: str, out: Any) -> None:
+    path = os.path.join(folder, "script.py.mako")
+    new_text = _template_text(template, "script.py.mako")
+    lost = []
+    if os.path.exists(path):
+        with open(path, encoding="utf-8", errors="replace") as file:
+            # Imports inside <% %> blocks serve the template, not the revisions it writes.
+            old_lines = _MAKO_BLOCK.sub("", file.read()).splitlines()
+        new_lines = set(new_text.splitlines())
+        lost = [
+            line for line in old_lines
+            if line.startswith(("import ", "from ")) and line not in new_lines
+        ]
+    _replace_file(path, new_text, out)
+    if lost:
+        print("Note: the old script.py.mako imported what the new one does not: "
+              + "; ".join(lost) + ". Add those lines back if new revisions need them.", file=out)
+
+
+# --- Single database to multi-database ----------------------------------------------------------
+
+
+def run_convert_multidb(config: Config, stamp_binds: bool) -> None:
+    """Turn the single-database folder of ``config`` into a multi-database folder."""
+    out = config.stdout
+    folder = config.get_main_option("script_location")
+    if not os.path.isdir(folder):
+        raise MigrateError(
+            f"no migrations folder at {folder}; run 'db init' to create one, or pass -d with "
+            "its path"
+        )
+    env = legacy.read_env(folder)
+    if env is not None and env.multidb and env.syntax_error is None:
+        print(f"{os.path.relpath(folder)} is already a multi-database folder: nothing to do.",
+              file=out)
+        return
+    record = current_app.extensions["migrate"]
+    names = binds.database_names(record, multidb=True)
+    if "" not in names:
+        raise MigrateError(
+            "the application has no default database (SQLALCHEMY_DATABASE_URI), which the "
+            "existing revisions were written for; set it before converting the folder"
+        )
+    engines = _engines(record, names)
+    default_url = engines[""].url.render_as_string(hide_password=False)
+    for name in names[1:]:
+        engine = engines[name]
+        if engine is not None and engine.url.render_as_string(hide_password=False) == default_url \
+                and engine.url.database not in (None, "", ":memory:"):
+            raise MigrateError(
+                f"the bind '{name}' is the default database ({binds.safe_url(engine.url)}); a "
+                "multi-database folder keeps one alembic_version table per database, so give "
+                "the bind a database of its own first"
+            )
+    if stamp_binds:
+        for name in names[1:]:
+            if _is_async(engines[name]):
+                raise UsageError(
+                    f"--stamp-binds cannot stamp the bind '{name}', whose URL names an async "
+                    "driver; convert without it and run 'db upgrade'"
+                )
+    # Refuse on a broken history before anything is written.
+    script_directory = ScriptDirectory.from_config(config)
+    heads = list(script_directory.get_heads())
+    template = "aioflask-multidb" if env is not None and env.asynchronous else "flask-multidb"
+    print(f"Converting {os.path.relpath(folder)} to the {template} template "
+          "(versions/ is kept as it is):", file=out)
+    _replace_file(os.path.join(folder, "env.py"), _template_text(template, "env.py"), out)
+    _replace_file(os.path.join(folder, "script.py.mako"),
+                  _template_text(template, "script.py.mako"), out)
+    _replace_readme(folder, template)
+    if env is not None and not env.thin and env.own_code:
+        print("Warning: the old env.py had code the new one does not carry: "
+              + ", ".join(env.own_code) + "; copy what you still need from the backup.",
+              file=out)
+    bind_names = names[1:]
+    if stamp_binds and heads:
+        for name in bind_names:
+            _stamp_bind(name, engines[name], script_directory, out)
+    print(file=out)
+    print("The existing revisions keep applying to the default database only.", file=out)
+    if bind_names and not (stamp_binds and heads):
+        print(f"Next: 'db upgrade' records the head revision in {_list(bind_names)} (the "
+              "existing revisions change nothing there); then 'db migrate' writes a revision "
+              "for their tables.", file=out)
+    elif bind_names:
+        print("Next: 'db migrate' writes a revision for the tables of the binds.", file=out)
+    else:
+        print("The application configures no bind yet; add SQLALCHEMY_BINDS, then run 'db "
+              "migrate'.", file=out)
+
+
+def _list(names: list[str]) -> str:
+    return ", ".join(f"'{name}'" for name in names)
+
+
+def _replace_readme(folder: str, template: str) -> None:
+    """Replace the folder's README by the new template's, if it is a stock README unchanged."""
+    path = os.path.join(folder, "README")
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+    except OSError:
+        return
+    stock = [
+        _template_text(name, "README") for name in os.listdir(TEMPLATES_DIR)
+        if os.path.isfile(os.path.join(TEMPLATES_DIR, name, "README"))
+    ]
+    if text in stock:
+        with open(path, "w", encoding="utf-8") as file:
+            file.write(_template_text(template, "README"))
+
+
+def _stamp_bind(name: str, engine: Any, script_directory: ScriptDirectory, out: Any) -> None:
+    """Record the head revisions in the bind's database, unless it already has a version."""
+    from alembic.runtime.migration import MigrationContext
+
+    try:
+        with engine.begin() as connection:
+            context = MigrationContext.configure(connection)
+            current = context.get_current_heads()
+            if current:
+                print(f"The bind '{name}' already records {', '.join(current)}: left as it is.",
+                      file=out)
+                return
+            context.stamp(script_directory, "heads")
+    except sa.exc.DBAPIError as error:
+        raise MigrateError(
+            f"cannot record the head revision in the bind '{name}' "
+            f"({binds.safe_url(engine.url)}): {describe(error)}; the folder was converted, so "
+            "run 'db upgrade' once the database is reachable"
+        ) from error
+    heads = ", ".join(script_directory.get_heads())
+    print(f"Recorded {heads} in the bind '{name}' ({binds.safe_url(engine.url)}).", file=out)
