@@ -1,0 +1,19 @@
+BEGIN;
+
+CREATE TABLE alembic_version (
+    version_num VARCHAR(32) NOT NULL, 
+    CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
+);
+
+-- Running upgrade  -> 5d0e7a3b9f14
+
+CREATE TABLE setting (
+    id SERIAL NOT NULL, 
+    key VARCHAR(64), 
+    PRIMARY KEY (id)
+);
+
+INSERT INTO alembic_version (version_num) VALUES ('5d0e7a3b9f14') RETURNING alembic_version.version_num;
+
+COMMIT;
+
