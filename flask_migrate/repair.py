@@ -18,6 +18,8 @@ import configparser
 import difflib
 import os
 import re
+import shutil
+import textwrap
 import time
 from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
@@ -549,10 +551,21 @@ def _print_report(diagnosis: Diagnosis, out: Any) -> None:
 
 
 def _print_findings(findings: list[Finding], out: Any) -> None:
+    """Each finding as a paragraph: severity, subject and problem, then ``->`` the remedy."""
+    width = max(60, min(100, shutil.get_terminal_size((100, 24)).columns))
+    indent = " " * 9
+
+    def wrap(text: str, first: str, rest: str) -> str:
+        return textwrap.fill(
+            text, width, initial_indent=first, subsequent_indent=rest,
+            break_long_words=False, break_on_hyphens=False,
+        )
+
     for finding in findings:
-        print(f"{finding.severity.upper():<8} {finding.subject}: {finding.problem}.", file=out)
+        head = f"{finding.severity.upper():<8} "
+        print(wrap(f"{finding.subject}: {finding.problem}.", head, indent), file=out)
         if finding.remedy:
-            print(f"{'':<8} -> {finding.remedy}.", file=out)
+            print(wrap(f"{finding.remedy}.", indent + "-> ", indent + "   "), file=out)
 
 
 def _verdict(diagnosis: Diagnosis, fixed: bool) -> None:

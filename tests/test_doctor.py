@@ -31,8 +31,22 @@ def template(name: str, filename: str) -> str:
     return (TEMPLATES / name / filename).read_text(encoding="utf-8")
 
 
-def finding_lines(result: Result, severity: str) -> list[str]:
-    return [line for line in result.stdout.splitlines() if line.startswith(severity.upper())]
+def finding_lines(result: Result, severity: str, text: str | None = None) -> list[str]:
+    """The findings of one severity, each on one line (doctor wraps them as paragraphs)."""
+    findings: list[str] = []
+    current: list[str] | None = None
+    for line in (result.stdout if text is None else text).splitlines():
+        if line.startswith(("ERROR ", "WARNING ", "NOTE ")):
+            current = [line] if line.startswith(severity.upper() + " ") else None
+            if current is not None:
+                findings.append("")
+        elif current is not None and line.startswith(" " * 9):
+            current.append(line.strip())
+        else:
+            current = None
+        if current is not None:
+            findings[-1] = " ".join(current)
+    return findings
 
 
 # --- doctor --------------------------------------------------------------------------------------
@@ -193,7 +207,7 @@ def test_doctor_reports_what_cannot_work(make_project, front):
     )
     result = project.db("doctor", "--fix")
     assert result.returncode == 1, str(result)
-    after = result.stdout.split("After the rewrite:")[1]
+    after = " ".join(result.stdout.split("After the rewrite:")[1].split())
     assert "2 heads" in after and "'db merge heads'" in after, str(result)
     assert "KeyError" not in after and "formatters" not in after, str(result)
     assert "info['bind_key']" not in after, str(result)
