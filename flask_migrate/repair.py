@@ -705,8 +705,7 @@ def run_convert_multidb(config: Config, stamp_binds: bool) -> None:
     print(f"Converting {os.path.relpath(folder)} to the {template} template "
           "(versions/ is kept as it is):", file=out)
     _replace_file(os.path.join(folder, "env.py"), _template_text(template, "env.py"), out)
-    _replace_file(os.path.join(folder, "script.py.mako"),
-                  _template_text(template, "script.py.mako"), out)
+    _rewrite_script_template(folder, template, out)
     _replace_readme(folder, template)
     if env is not None and not env.thin and env.own_code:
         print("Warning: the old env.py had code the new one does not carry: "
