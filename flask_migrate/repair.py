@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import configparser
+import contextlib
 import difflib
 import os
 import re
@@ -508,35 +509,75 @@ def _template_text(template: str, filename: str) -> str:
         return file.read()
 
 
-def _replace_file(path: str, new_text: str, out: Any) -> str | None:
-    """Write ``new_text`` to ``path``, keeping the old file as a backup; print the diff.
+def _replace_files(replacements: list[tuple[str, str]], out: Any) -> None:
+    """Write each ``(path, new_text)``, keeping every old file as a backup; print the diffs.
 
-    Returns the backup's path (None when there was no old file).
+    Every new text is written to a temporary file first, so a failure (a full disk, a folder
+    one may not write to) leaves the old files in place.
     """
-    old_text = None
-    if os.path.exists(path):
-        with open(path, encoding="utf-8", errors="replace") as file:
-            old_text = file.read()
-    backup = None
-    if old_text is not None:
-        backup = _backup_path(path)
-        os.replace(path, backup)
-    temporary = f"{path}.tmp-{os.getpid()}"
-    with open(temporary, "w", encoding="utf-8") as file:
-        file.write(new_text)
-    os.replace(temporary, path)
-    shown = os.path.relpath(path)
-    diff = difflib.unified_diff(
-        (old_text or "").splitlines(keepends=True), new_text.splitlines(keepends=True),
-        fromfile=f"{shown} (old)" if old_text is not None else "/dev/null",
-        tofile=f"{shown} (new)",
-    )
-    out.write("".join(line if line.endswith("\n") else line + "\n" for line in diff))
-    if backup:
-        print(f"Replaced {shown}; the old file is {os.path.relpath(backup)}.", file=out)
-    else:
-        print(f"Wrote {shown}.", file=out)
-    return backup
+    old_texts: dict[str, str | None] = {}
+    temporaries: dict[str, str] = {}
+    try:
+        for path, new_text in replacements:
+            old_texts[path] = None
+            if os.path.exists(path):
+                with open(path, encoding="utf-8", errors="replace") as file:
+                    old_texts[path] = file.read()
+            temporary = f"{path}.tmp-{os.getpid()}"
+            with open(temporary, "w", encoding="utf-8") as file:
+                temporaries[path] = temporary
+                file.write(new_text)
+    except OSError:
+        for temporary in temporaries.values():
+            with contextlib.suppress(OSError):
+                os.remove(temporary)
+        raise
+    for path, new_text in replacements:
+        old_text, shown = old_texts[path], os.path.relpath(path)
+        backup = None
+        if old_text is not None:
+            backup = _backup_path(path)
+            shutil.copy2(path, backup)
+        os.replace(temporaries[path], path)
+        diff = difflib.unified_diff(
+            (old_text or "").splitlines(keepends=True), new_text.splitlines(keepends=True),
+            fromfile=f"{shown} (old)" if old_text is not None else "/dev/null",
+            tofile=f"{shown} (new)",
+        )
+        out.write("".join(line if line.endswith("\n") else line + "\n" for line in diff))
+        if backup:
+            print(f"Replaced {shown}; the old file is {os.path.relpath(backup)}.", file=out)
+        else:
+            print(f"Wrote {shown}.", file=out)
+
+
+def _lost_imports(path: str, new_text: str) -> list[str]:
+    """Import lines of the script.py.mako at ``path`` that ``new_text`` does not have."""
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8", errors="replace") as file:
+        # Imports inside <% %> blocks serve the template, not the revisions it writes.
+        old_lines = _MAKO_BLOCK.sub("", file.read()).splitlines()
+    new_lines = set(new_text.splitlines())
+    return [
+        line for line in old_lines
+        if line.startswith(("import ", "from ")) and line not in new_lines
+    ]
+
+
+def _rewrite(folder: str, template: str, names: list[str], out: Any) -> None:
+    """Replace the files ``names`` (env.py, script.py.mako) of ``folder`` by ``template``'s."""
+    replacements = [
+        (os.path.join(folder, name), _template_text(template, name)) for name in names
+    ]
+    lost = []
+    if "script.py.mako" in names:
+        lost = _lost_imports(os.path.join(folder, "script.py.mako"),
+                             _template_text(template, "script.py.mako"))
+    _replace_files(replacements, out)
+    if lost:
+        print("Note: the old script.py.mako imported what the new one does not: "
+              + "; ".join(lost) + ". Add those lines back if new revisions need them.", file=out)
 
 
 def _print_report(diagnosis: Diagnosis, out: Any) -> None:
@@ -616,12 +657,11 @@ def run_doctor(config: Config, fix: bool) -> None:
     print(f"\nRewriting with the {template} template:", file=out)
     old_env = diagnosis.env
     rewrite_env = old_env is None or not old_env.thin or old_env.syntax_error is not None
-    if rewrite_env:
-        _replace_file(os.path.join(diagnosis.folder, "env.py"),
-                      _template_text(template, "env.py"), out)
+    names = ["env.py"] if rewrite_env else []
     if any(finding.fixable and finding.subject == "script.py.mako"
            for finding in diagnosis.findings):
-        _rewrite_script_template(diagnosis.folder, template, out)
+        names.append("script.py.mako")
+    _rewrite(diagnosis.folder, template, names, out)
     after = diagnose(config)
     if rewrite_env and old_env is not None and old_env.own_code:
         after.findings.insert(0, Finding(
@@ -635,25 +675,6 @@ def run_doctor(config: Config, fix: bool) -> None:
     if not after.problems:
         print("Nothing left to do: the folder works with the installed stack.", file=out)
     _verdict(after, fixed=True)
-
-
-def _rewrite_script_template(folder: str, template: str, out: Any) -> None:
-    path = os.path.join(folder, "script.py.mako")
-    new_text = _template_text(template, "script.py.mako")
-    lost = []
-    if os.path.exists(path):
-        with open(path, encoding="utf-8", errors="replace") as file:
-            # Imports inside <% %> blocks serve the template, not the revisions it writes.
-            old_lines = _MAKO_BLOCK.sub("", file.read()).splitlines()
-        new_lines = set(new_text.splitlines())
-        lost = [
-            line for line in old_lines
-            if line.startswith(("import ", "from ")) and line not in new_lines
-        ]
-    _replace_file(path, new_text, out)
-    if lost:
-        print("Note: the old script.py.mako imported what the new one does not: "
-              + "; ".join(lost) + ". Add those lines back if new revisions need them.", file=out)
 
 
 # --- Single database to multi-database ----------------------------------------------------------
@@ -704,8 +725,7 @@ def run_convert_multidb(config: Config, stamp_binds: bool) -> None:
     template = "aioflask-multidb" if env is not None and env.asynchronous else "flask-multidb"
     print(f"Converting {os.path.relpath(folder)} to the {template} template "
           "(versions/ is kept as it is):", file=out)
-    _replace_file(os.path.join(folder, "env.py"), _template_text(template, "env.py"), out)
-    _rewrite_script_template(folder, template, out)
+    _rewrite(folder, template, ["env.py", "script.py.mako"], out)
     _replace_readme(folder, template)
     if env is not None and not env.thin and env.own_code:
         print("Warning: the old env.py had code the new one does not carry: "
