@@ -20,6 +20,7 @@ command-line modules.
 """
 from __future__ import annotations
 
+import ast
 import contextlib
 import os
 import re
@@ -111,17 +112,15 @@ def read_env(folder: str) -> EnvPy | None:
     """Analyse ``folder/env.py``; None when there is none."""
     path = os.path.join(folder, "env.py")
     try:
-        with open(path, encoding="utf-8") as file:
+        with open(path, encoding="utf-8", errors="replace") as file:
             text = file.read()
-    except FileNotFoundError:
+    except OSError:  # missing, or unreadable: the command itself will say so
         return None
     return analyse_env(text, path)
 
 
 def analyse_env(text: str, path: str = "env.py") -> EnvPy:
     """Analyse the text of an env.py."""
-    import ast
-
     code = _without_comments(text)
     constructs = frozenset(name for name, pattern in CONSTRUCTS.items() if pattern.search(code))
     thin = "flask_migrate.runtime" in code and re.search(r"\brun_migrations\s*\(", code)
@@ -153,8 +152,6 @@ def _without_comments(text: str) -> str:
 
 def _own_code(tree: Any) -> list[str]:
     """Functions and ``context.configure()`` arguments that no stock env.py had."""
-    import ast
-
     found = []
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -197,9 +194,9 @@ def read_script_template(folder: str) -> ScriptTemplate | None:
     """Analyse ``folder/script.py.mako``; None when there is none."""
     path = os.path.join(folder, "script.py.mako")
     try:
-        with open(path, encoding="utf-8") as file:
+        with open(path, encoding="utf-8", errors="replace") as file:
             text = file.read()
-    except FileNotFoundError:
+    except OSError:
         return None
     return ScriptTemplate(
         path,
