@@ -22,6 +22,7 @@ from flask import current_app, has_app_context
 from ..config import ATTR_AUTOGENERATE, ATTR_BINDS, ATTR_COMMAND, ATTR_DATABASE
 from ..errors import MigrateError, describe
 from .binds import DEFAULT, Database, database_names, databases, safe_url
+from .headcache import upgrade_to_heads
 from .locks import lock_name, migration_lock
 from .locks import lock_timeout as lock_timeout_seconds
 from .progress import Progress
@@ -94,7 +95,7 @@ def run_migrations(
     timeout = lock_timeout_seconds(timeout)
     command = context.config.attributes.get(ATTR_COMMAND)
     writes = command not in READ_ONLY_COMMANDS
-    steps_fn = _steps_function(context)
+    steps_fn = _steps_function(context, command)
     if include_object is not None:
         options["include_object"] = include_object
     targets = databases(record, multidb)
@@ -139,10 +140,22 @@ def run_migrations(
                 run(connection)
 
 
-def _steps_function(context: Any) -> Any:
-    """The command's own step generator, before any ``configure()`` of ours replaced it."""
+def _steps_function(context: Any, command: str | None) -> Any:
+    """The command's own step generator, before any ``configure()`` of ours replaced it.
+
+    For ``upgrade`` to the heads, one that knows from a memo when there is nothing to do.
+    """
     environment = getattr(context, "_proxy", None)
-    return getattr(environment, "context_opts", {}).get("fn")
+    options = getattr(environment, "context_opts", {})
+    steps = options.get("fn")
+    if (
+        steps is not None
+        and command == "upgrade"
+        and options.get("destination_rev") in ("head", "heads")
+        and not context.is_offline_mode()
+    ):
+        steps = upgrade_to_heads(environment.script, steps)
+    return steps
 
 
 class _Run:
