@@ -7,8 +7,12 @@ at head and do nothing.
 
 - PostgreSQL: a session-level advisory lock (``pg_try_advisory_lock``);
 - MySQL and MariaDB: a named lock (``GET_LOCK``);
-- SQLite: the database's own write lock, which :mod:`.transactions` takes with
-  ``BEGIN IMMEDIATE`` when the run's transaction starts.
+- SQLite: an exclusive ``flock()`` on a file next to the database (``<database>-migrate-lock``,
+  removed by the run that holds it).  SQLite's own write lock, which :mod:`.transactions` takes
+  with ``BEGIN IMMEDIATE``, lasts only one transaction: with ``transaction_per_migration=True``,
+  or across an ``autocommit_block()``, another run could start between two transactions and
+  apply a revision a second time.  Without ``fcntl`` (Windows), or for an in-memory database,
+  the write lock is all there is.
 
 The wait is bounded: ``FLASK_MIGRATE_LOCK_TIMEOUT`` seconds (default 600), or the
 ``lock_timeout`` argument of ``run_migrations``.  A run that waits says so once.
@@ -107,9 +111,9 @@ def _scalar(connection: Any, sql: str, **params: Any) -> Any:
 
 @contextlib.contextmanager
 def migration_lock(connection: Any, label: str, name: str, timeout: float) -> Iterator[None]:
-    """Hold the server-side migration lock of PostgreSQL or MySQL/MariaDB for the block.
+    """Hold the migration lock of PostgreSQL, MySQL/MariaDB or a SQLite file for the block.
 
-    Other dialects (SQLite among them) are handled elsewhere or not at all.
+    Other dialects have none.
     """
     dialect = connection.dialect.name
     waiter = Waiter(label, timeout)
@@ -125,6 +129,10 @@ def migration_lock(connection: Any, label: str, name: str, timeout: float) -> It
         )
         release = "SELECT RELEASE_LOCK(:n)"
         params = {"n": name}
+    elif dialect == "sqlite":
+        with _sqlite_run_lock(connection.engine.url, waiter):
+            yield
+        return
     else:
         yield
         return
@@ -132,6 +140,57 @@ def migration_lock(connection: Any, label: str, name: str, timeout: float) -> It
         yield
     finally:
         _release(connection, release, params)
+
+
+def sqlite_lock_path(url: Any) -> str | None:
+    """The lock file of the SQLite database at ``url`` (a SQLAlchemy URL); None for an
+    in-memory or URI-named database, which get none."""
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return f"{database}-migrate-lock"
+
+
+@contextlib.contextmanager
+def _sqlite_run_lock(url: Any, waiter: Waiter) -> Iterator[None]:
+    """Hold an exclusive ``flock()`` on the database's lock file for the block."""
+    path = sqlite_lock_path(url)
+    try:
+        import fcntl
+    except ImportError:  # Windows: SQLite's write lock is all there is
+        path = None
+    if path is None:
+        yield
+        return
+    lock_file: str = path
+    held: list[int] = []
+
+    def attempt() -> bool:
+        while True:
+            descriptor = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(descriptor)
+                return False
+            # The run that held it removes the file before it lets go: a lock obtained on a
+            # file that is no longer at that path guards nothing; take a fresh one.
+            try:
+                current = os.path.samestat(os.fstat(descriptor), os.stat(lock_file))
+            except FileNotFoundError:
+                current = False
+            if current:
+                held.append(descriptor)
+                return True
+            os.close(descriptor)
+
+    waiter.wait(attempt)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock_file)
+        os.close(held[0])
 
 
 def _release(connection: Any, sql: str, params: dict[str, Any]) -> None:

@@ -1,0 +1,170 @@
+"""Helpers for the runtime-guarantee tests (SPEC section 5): hand-written repositories, the
+database each test runs on, and reading a database back.
+
+The guarantee tests use ``tests/apps/guarded``, an application whose schema comes only from
+revision files: :func:`write_revision` writes them with exactly the operations a scenario needs
+(a failure halfway, a sleep, an ``autocommit_block()``), so that nothing depends on what
+autogenerate happens to produce.  The migrations folder itself is made once per session by the
+real ``flask db init`` (the ``migrations_folder`` fixture, which a test module imports), then
+copied into each test's project by :func:`guarded_project`.
+"""
+from __future__ import annotations
+
+import shutil
+import textwrap
+from pathlib import Path
+from typing import Sequence
+
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import APPS, Project, Result, sqlite_url, tables, versions
+from tests.workflow_helpers import error_lines
+
+#: The backends of the guarantee tests; PostgreSQL and MariaDB come from tests/servers.py.
+BACKENDS = ("sqlite", "postgresql", "mariadb")
+
+_REVISION = '''"""{message}"""
+import os
+import time
+
+from alembic import op
+import sqlalchemy as sa
+
+revision = {revision!r}
+down_revision = {down_revision!r}
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+{upgrade}
+
+
+def downgrade():
+{downgrade}
+'''
+
+
+def write_revision(
+    project: Project,
+    revision: str,
+    down_revision: str | None,
+    upgrade: str | Sequence[str] = "pass",
+    downgrade: str | Sequence[str] = "pass",
+    message: str | None = None,
+) -> Path:
+    """Write ``migrations/versions/<revision>_.py`` with the given function bodies.
+
+    A body is Python source, or a list of pieces of it, each at any indentation of its own;
+    ``os``, ``time``, ``op`` and ``sa`` are imported in the file.
+    """
+    path = project.migrations / "versions" / f"{revision}_.py"
+    path.write_text(
+        _REVISION.format(
+            message=message or f"revision {revision}",
+            revision=revision,
+            down_revision=down_revision,
+            upgrade=_body(upgrade),
+            downgrade=_body(downgrade),
+        ),
+        encoding="utf-8",
+    )
+    return path
+
+
+def _body(source: str | Sequence[str]) -> str:
+    pieces = [source] if isinstance(source, str) else list(source)
+    code = "\n".join(textwrap.dedent(piece).strip("\n") for piece in pieces)
+    return textwrap.indent(code, "    ")
+
+
+def create_table(name: str) -> str:
+    """An ``upgrade()`` line that creates table ``name`` (an ``id`` key and an ``n`` column)."""
+    return (
+        f'op.create_table("{name}", sa.Column("id", sa.Integer, primary_key=True), '
+        'sa.Column("n", sa.Integer))'
+    )
+
+
+def fail_when(variable: str, value: str) -> str:
+    """Lines that run invalid SQL when ``$variable`` is ``value``: the revision fails there."""
+    return f'if os.environ.get("{variable}") == "{value}":\n    op.execute("THIS IS NOT SQL")'
+
+
+@pytest.fixture(scope="session")
+def migrations_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrations folder made by ``flask db init`` for the guarded app, once per session."""
+    path = tmp_path_factory.mktemp("guarded-init")
+    shutil.copytree(APPS / "guarded", path / "app")
+    project = Project(
+        path / "app", "guarded",
+        {"FLASK_APP": "app.py", "DATABASE_URL": sqlite_url(path / "unused.db"),
+         "PYTHONDONTWRITEBYTECODE": "1"},
+        None,
+    )
+    result = project.run("flask", "init")
+    assert result.returncode == 0, str(result)
+    return project.migrations
+
+
+def guarded_project(make_project, migrations_folder: Path, url: str | None, **env: str) -> Project:
+    """A copy of ``tests/apps/guarded`` with an empty migrations folder, on the database ``url``.
+
+    ``url`` None keeps the project's own SQLite file.
+    """
+    if url is not None:
+        env["DATABASE_URL"] = url
+    project = make_project("guarded", **env)
+    shutil.copytree(migrations_folder, project.migrations)
+    return project
+
+
+def database_url(backend: str, request: pytest.FixtureRequest) -> str | None:
+    """A fresh database of ``backend`` (None for SQLite: the project's own file)."""
+    if backend == "sqlite":
+        return None
+    return str(request.getfixturevalue(f"{backend}_url"))
+
+
+def state(url: str) -> tuple[set[str], set[str]]:
+    """``(tables other than alembic_version, revisions in alembic_version)`` at ``url``."""
+    return tables(url) - {"alembic_version"}, versions(url)
+
+
+def scalars(url: str, sql: str) -> list:
+    """The first column of every row ``sql`` returns at ``url``."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(sa.text(sql)).scalars())
+    finally:
+        engine.dispose()
+
+
+def execute(url: str, *statements: str) -> None:
+    """Run ``statements`` at ``url`` in one transaction, as another client would."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as connection:
+            for statement in statements:
+                connection.execute(sa.text(statement))
+    finally:
+        engine.dispose()
+
+
+def error_line(result: Result) -> str:
+    """The one ``Error: ...`` line of a failed run."""
+    errors = error_lines(result)
+    assert len(errors) == 1, str(result)
+    return errors[0]
+
+
+def progress_lines(result: Result, *starts: str) -> list[str]:
+    """The messages (after the ``INFO  [flask_migrate]`` prefix) that begin with ``starts``."""
+    found = []
+    for line in result.stderr.splitlines():
+        _, marker, message = line.partition("[flask_migrate] ")
+        if marker and message.startswith(starts):
+            found.append(message)
+    return found

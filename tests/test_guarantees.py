@@ -1,0 +1,407 @@
+"""Atomic runs, ``autocommit_block()``, the application's engine, progress output, and thousands
+of revisions: the runtime guarantees of SPEC section 5 that do not need several processes
+(those are in ``tests/test_concurrency.py``).
+
+Every scenario writes its own revision files (:mod:`tests.guarantee_helpers`) into a copy of
+``tests/apps/guarded`` and runs the real command lines, then reads the database back.  A
+revision made to fail runs invalid SQL after its own DDL, so a failure that is not rolled back
+leaves a table behind, where the assertions look for it.
+
+Where a failed run ends, as implemented in :mod:`flask_migrate.runtime.transactions`:
+
+- SQLite: the whole run is one transaction, so the database is back where the run started;
+  with ``transaction_per_migration=True``, at the last revision that completed;
+- PostgreSQL: one transaction per revision by default, so at the last revision that completed;
+  with ``transaction_per_migration=False``, back where the run started;
+- MariaDB: every DDL statement commits itself.  Only the bookkeeping holds: ``alembic_version``
+  names the last revision that completed, and the DDL the failing revision ran stays.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Project, Result, tables, versions
+from tests.guarantee_helpers import (
+    create_table,
+    database_url,
+    error_line,
+    execute,
+    fail_when,
+    guarded_project,
+    migrations_folder,  # noqa: F401  (a fixture)
+    progress_lines,
+    scalars,
+    state,
+    write_revision,
+)
+
+#: The variable that makes a revision fail (see :func:`three_tables`).
+FAIL = "FAIL_IN"
+
+
+def three_tables(project: Project) -> None:
+    """r1..r3 create t1..t3.  With FAIL_IN=upgrade, r3's upgrade fails after creating t3; with
+    FAIL_IN=downgrade, r2's downgrade fails after dropping t2."""
+    write_revision(project, "r1", None, create_table("t1"), 'op.drop_table("t1")')
+    write_revision(
+        project, "r2", "r1", create_table("t2"),
+        ['op.drop_table("t2")', fail_when(FAIL, "downgrade")],
+    )
+    write_revision(
+        project, "r3", "r2", [create_table("t3"), fail_when(FAIL, "upgrade")],
+        'op.drop_table("t3")',
+    )
+
+
+def assert_failed_in(result: Result, revision: str) -> None:
+    """Exit status 1 and one ``Error:`` line naming the revision and its file."""
+    assert result.returncode == 1, str(result)
+    line = error_line(result)
+    assert f"revision {revision}" in line and f"{revision}_.py" in line, str(result)
+
+
+# -- Atomic upgrades and downgrades ------------------------------------------------------------
+
+BOUNDARY_CASES = [
+    # backend, Migrate(...) options, front-end, where a failed run leaves the database
+    pytest.param("sqlite", {}, "flask", "start", id="sqlite"),
+    pytest.param(
+        "sqlite", {"transaction_per_migration": True}, "script", "last-good-revision",
+        id="sqlite-transaction_per_migration",
+    ),
+    pytest.param("postgresql", {}, "script", "last-good-revision", id="postgresql"),
+    pytest.param(
+        "postgresql", {"transaction_per_migration": False}, "flask", "start",
+        id="postgresql-one-transaction",
+    ),
+]
+
+
+@pytest.mark.parametrize("backend, options, front_end, ends_at", BOUNDARY_CASES)
+def test_failed_run_ends_at_a_revision_boundary(
+    make_project, migrations_folder, request, backend, options, front_end, ends_at
+):
+    project = guarded_project(
+        make_project, migrations_folder, database_url(backend, request),
+        MIGRATE_OPTIONS=json.dumps(options),
+    )
+    three_tables(project)
+    url = project.url
+
+    result = project.run(front_end, "upgrade", "r1")
+    assert result.returncode == 0, str(result)
+    assert state(url) == ({"t1"}, {"r1"}), str(result)
+
+    # r2 completes, r3 creates t3 and fails.
+    result = project.run(front_end, "upgrade", env={FAIL: "upgrade"})
+    assert_failed_in(result, "r3")
+    assert "Applied r2" in result.stderr, str(result)
+    if ends_at == "start":
+        assert state(url) == ({"t1"}, {"r1"}), str(result)
+    else:
+        assert state(url) == ({"t1", "t2"}, {"r2"}), str(result)
+
+    result = project.run(front_end, "upgrade")
+    assert result.returncode == 0, str(result)
+    assert state(url) == ({"t1", "t2", "t3"}, {"r3"}), str(result)
+
+    # Down to base: r3 is reverted, then r2 drops t2 and fails.
+    result = project.run(front_end, "downgrade", "base", env={FAIL: "downgrade"})
+    assert_failed_in(result, "r2")
+    assert "Reverted r3" in result.stderr, str(result)
+    if ends_at == "start":
+        assert state(url) == ({"t1", "t2", "t3"}, {"r3"}), str(result)
+    else:
+        assert state(url) == ({"t1", "t2"}, {"r2"}), str(result)
+
+
+def test_mariadb_keeps_the_ddl_of_a_failed_revision(make_project, migrations_folder, mariadb_url):
+    """MariaDB commits each DDL statement on its own, so no transaction can undo one; what
+    holds is the bookkeeping: alembic_version names the last revision that completed, and the
+    error names the revision that failed, for the user to repair."""
+    project = guarded_project(make_project, migrations_folder, mariadb_url)
+    three_tables(project)
+    url = mariadb_url
+
+    result = project.run("flask", "upgrade", "r1")
+    assert result.returncode == 0, str(result)
+
+    result = project.run("script", "upgrade", env={FAIL: "upgrade"})
+    assert_failed_in(result, "r3")
+    assert state(url) == ({"t1", "t2", "t3"}, {"r2"}), str(result)
+
+    # Running it again trips over the table r3 left behind, and says so.
+    result = project.run("flask", "upgrade")
+    assert_failed_in(result, "r3")
+    assert "t3" in error_line(result) and "already exists" in error_line(result), str(result)
+    assert state(url) == ({"t1", "t2", "t3"}, {"r2"}), str(result)
+
+    # Once the user has dropped it, the upgrade completes.
+    execute(url, "DROP TABLE t3")
+    result = project.run("script", "upgrade")
+    assert result.returncode == 0, str(result)
+    assert state(url) == ({"t1", "t2", "t3"}, {"r3"}), str(result)
+
+    # r3 is reverted (its table and its version row); r2 drops t2, then fails.
+    result = project.run("flask", "downgrade", "base", env={FAIL: "downgrade"})
+    assert_failed_in(result, "r2")
+    assert state(url) == ({"t1"}, {"r2"}), str(result)
+
+
+def test_autocommit_block_on_sqlite(make_project, migrations_folder):
+    project = guarded_project(make_project, migrations_folder, None)
+    write_revision(project, "r1", None, create_table("t1"))
+    # VACUUM refuses to run inside a transaction.  It also applies the auto_vacuum mode set
+    # just before it, which shows afterwards that it did run.
+    write_revision(project, "r2", "r1", ["""
+        with op.get_context().autocommit_block():
+            op.execute("PRAGMA auto_vacuum = FULL")
+            op.execute("VACUUM")
+    """, create_table("t2")])
+    write_revision(project, "r3", "r2", [create_table("t3"), fail_when(FAIL, "upgrade")])
+    url = project.url
+    assert scalars(url, "PRAGMA auto_vacuum") == [0]
+
+    result = project.run("flask", "upgrade", env={FAIL: "upgrade"})
+    assert_failed_in(result, "r3")
+    assert scalars(url, "PRAGMA auto_vacuum") == [1], str(result)
+    # The block committed the run so far (r1).  After it the run is one transaction again:
+    # r2's table and version went with the failure of r3.
+    assert state(url) == ({"t1"}, {"r1"}), str(result)
+
+    result = project.run("script", "upgrade")
+    assert result.returncode == 0, str(result)
+    assert state(url) == ({"t1", "t2", "t3"}, {"r3"}), str(result)
+
+
+def test_autocommit_block_on_postgresql(make_project, migrations_folder, postgresql_url):
+    project = guarded_project(make_project, migrations_folder, postgresql_url)
+    write_revision(project, "r1", None, create_table("t1"))
+    # CREATE INDEX CONCURRENTLY cannot run inside a transaction block.
+    write_revision(project, "r2", "r1", [create_table("t2"), """
+        with op.get_context().autocommit_block():
+            op.execute("CREATE INDEX CONCURRENTLY ix_t1_n ON t1 (n)")
+    """])
+    write_revision(project, "r3", "r2", [create_table("t3"), fail_when(FAIL, "upgrade")])
+    url = postgresql_url
+
+    result = project.run("script", "upgrade", env={FAIL: "upgrade"})
+    assert_failed_in(result, "r3")
+    valid = "SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_t1_n'::regclass"
+    assert scalars(url, valid) == [True], str(result)
+    assert state(url) == ({"t1", "t2"}, {"r2"}), str(result)
+
+    result = project.run("flask", "upgrade")
+    assert result.returncode == 0, str(result)
+    assert state(url) == ({"t1", "t2", "t3"}, {"r3"}), str(result)
+
+
+# What the in-process test runs: the API, then the application's own session on the same pool.
+IN_PROCESS_SCRIPT = '''
+import json
+import os
+
+import sqlalchemy as sa
+
+import flask_migrate
+from app import Note, app, db
+
+# Flask-SQLAlchemy 2 gives a SQLite file no pool at all (NullPool); with one, the connection
+# the migrations used is the one the session gets next, as on Flask-SQLAlchemy 3.
+app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"poolclass": sa.pool.QueuePool}
+
+
+def driver_connection(connection):
+    fairy = connection.connection
+    return getattr(fairy, "dbapi_connection", None) or fairy.connection
+
+
+def settings(raw):
+    return [raw.isolation_level, raw.execute("PRAGMA busy_timeout").fetchone()[0]]
+
+
+report = {}
+with app.app_context():
+    engine = db.engine
+    report["pool"] = type(engine.pool).__name__
+    with engine.connect() as connection:
+        report["before"] = settings(driver_connection(connection))
+    used = []
+    sa.event.listen(engine, "checkout", lambda raw, record, proxy: used.append(raw))
+
+    os.environ["FAIL_IN"] = "upgrade"
+    try:
+        flask_migrate.upgrade()
+    except flask_migrate.MigrateError as error:
+        report["error"] = str(error)
+    del os.environ["FAIL_IN"]
+    report["after_failure"] = [settings(raw) for raw in used]
+
+    used.clear()
+    flask_migrate.upgrade()
+    report["after_success"] = [settings(raw) for raw in used]
+
+    # The session's transactions are real: a rollback undoes what was flushed.
+    db.session.add(Note(text="kept"))
+    db.session.commit()
+    db.session.add(Note(text="rolled back"))
+    db.session.flush()
+    db.session.rollback()
+    report["notes"] = db.session.execute(sa.select(Note.text).order_by(Note.id)).scalars().all()
+    session_raw = driver_connection(db.session.connection())
+    report["session"] = settings(session_raw)
+    report["session_reuses_it"] = any(session_raw is raw for raw in used)
+    db.session.rollback()
+print(json.dumps(report))
+'''
+
+
+def test_application_engine_keeps_its_behaviour_in_process(make_project, migrations_folder):
+    """flask_migrate.upgrade() in the application's process, failing then succeeding: the
+    pooled SQLite connection it used goes back to the application as the driver made it."""
+    project = guarded_project(make_project, migrations_folder, None)
+    write_revision(project, "r1", None, """
+        op.create_table("note", sa.Column("id", sa.Integer, primary_key=True),
+                        sa.Column("text", sa.String(100)))
+    """)
+    write_revision(project, "r2", "r1", [create_table("t2"), fail_when(FAIL, "upgrade")])
+    script = project.path / "in_process.py"
+    script.write_text(textwrap.dedent(IN_PROCESS_SCRIPT), encoding="utf-8")
+
+    result = run_python(project, script)
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+
+    assert report["pool"] == "QueuePool", report
+    # The driver's default: it begins transactions itself (isolation_level "", not None).
+    assert report["before"][0] == "", report
+    assert "revision r2" in report["error"], report
+    assert report["after_failure"] and report["after_success"], report
+    for found in report["after_failure"] + report["after_success"] + [report["session"]]:
+        assert found == report["before"], report
+    assert report["session_reuses_it"], report
+    assert report["notes"] == ["kept"], report
+    assert versions(project.url) == {"r2"} and "note" in tables(project.url)
+
+
+def run_python(project: Project, script: Path) -> Result:
+    """Run ``script`` with this interpreter in the project's folder and environment."""
+    command = [sys.executable, str(script)]
+    completed = subprocess.run(
+        command, cwd=project.path, env={**os.environ, **project.env}, capture_output=True,
+        text=True, timeout=120,
+    )
+    result = Result(command, completed.returncode, completed.stdout, completed.stderr)
+    assert result.returncode == 0, str(result)
+    return result
+
+
+# -- Progress ----------------------------------------------------------------------------------
+
+DURATION = r"\d+(\.\d+)? m?s"
+
+
+def assert_lines(found: list[str], patterns: list[str], result: Result) -> None:
+    assert len(found) == len(patterns), f"{found}\n{result}"
+    for line, pattern in zip(found, patterns):
+        assert re.fullmatch(pattern, line), f"{line!r} !~ {pattern!r}\n{result}"
+
+
+def test_progress_lines(make_project, migrations_folder, front):
+    project = guarded_project(make_project, migrations_folder, None)
+    three_tables(project)
+
+    result = project.ok("upgrade", "r1")
+    assert_lines(progress_lines(result, "Applied", "Reverted", "Upgraded", "Downgraded"), [
+        f"Applied r1 in {DURATION}",
+        f"Upgraded the database from base to r1: 1 revision in {DURATION}",
+    ], result)
+
+    result = project.ok("upgrade")
+    assert_lines(progress_lines(result, "Applied", "Reverted", "Upgraded", "Downgraded"), [
+        f"Applied r2 in {DURATION}",
+        f"Applied r3 in {DURATION}",
+        f"Upgraded the database from r1 to r3: 2 revisions in {DURATION}",
+    ], result)
+
+    # Nothing to do: nothing to report.
+    result = project.ok("upgrade")
+    assert progress_lines(result, "Applied", "Upgraded") == [], str(result)
+
+    result = project.ok("downgrade", "base")
+    assert_lines(progress_lines(result, "Applied", "Reverted", "Upgraded", "Downgraded"), [
+        f"Reverted r3 in {DURATION}",
+        f"Reverted r2 in {DURATION}",
+        f"Reverted r1 in {DURATION}",
+        f"Downgraded the database from r3 to base: 3 revisions in {DURATION}",
+    ], result)
+
+
+def test_progress_names_each_database(make_project):
+    project = make_project("multidb")
+    assert project.run("script", "init", "--multidb").returncode == 0
+    result = project.run("script", "migrate", "-m", "one", "--rev-id", "m1")
+    assert result.returncode == 0, str(result)
+
+    result = project.run("script", "upgrade")
+    assert result.returncode == 0, str(result)
+    # Once per database, each run announced by "Migrating database <name>".
+    applied = progress_lines(result, "Applied")
+    assert len(applied) == 3, str(result)
+    assert all(re.fullmatch(f"Applied m1 in {DURATION}", line) for line in applied), str(result)
+    for label in ("default", "users", "logs"):
+        pattern = f"Upgraded the {label} database from base to m1: 1 revision in {DURATION}"
+        assert any(
+            re.fullmatch(pattern, line) for line in progress_lines(result, "Upgraded")
+        ), f"{pattern}\n{result}"
+
+    result = project.run("script", "downgrade")
+    assert result.returncode == 0, str(result)
+    for label in ("default", "users", "logs"):
+        pattern = f"Downgraded the {label} database from m1 to base: 1 revision in {DURATION}"
+        assert any(
+            re.fullmatch(pattern, line) for line in progress_lines(result, "Downgraded")
+        ), f"{pattern}\n{result}"
+
+
+# -- Thousands of revisions on a stock PostgreSQL server ---------------------------------------
+
+#: Enough new tables to run out of lock slots in one transaction on a stock server: with
+#: max_locks_per_transaction = 64, this repository run as one transaction (Migrate(...,
+#: transaction_per_migration=False)) fails at revision 3158 with "out of shared memory"
+#: (measured on PostgreSQL 15; not repeated here, it would double the test's time).
+MANY = 5000
+
+
+def test_thousands_of_revisions_on_stock_postgresql(
+    make_project, migrations_folder, postgresql_url
+):
+    url = postgresql_url
+    # The premise: the lock table has its stock size (tests/servers.py keeps it so).
+    stock = {"max_locks_per_transaction": "64", "max_connections": "100",
+             "max_prepared_transactions": "0"}
+    assert {name: scalars(url, f"SHOW {name}")[0] for name in stock} == stock
+
+    project = guarded_project(make_project, migrations_folder, url)
+    for number in range(1, MANY + 1):
+        table = f"t{number:05d}"
+        write_revision(
+            project, f"m{number:05d}", f"m{number - 1:05d}" if number > 1 else None,
+            [create_table(table), f'op.create_index("ix_{table}_n", "{table}", ["n"])'],
+            f'op.drop_table("{table}")',
+        )
+
+    result = project.run("flask", "upgrade", timeout=900)
+    assert result.returncode == 0, str(result)[-3000:]
+    assert len(tables(url) - {"alembic_version"}) == MANY
+    assert scalars(url, "SELECT count(*) FROM pg_indexes WHERE indexname LIKE 'ix_t%'") == [MANY]
+    assert versions(url) == {f"m{MANY:05d}"}
+    assert progress_lines(result, "Upgraded") and (
+        f": {MANY} revisions in" in progress_lines(result, "Upgraded")[0]), str(result)[-3000:]
