@@ -166,7 +166,7 @@ def holding_the_lock(holder: str, url: str) -> Iterator[None]:
         finally:
             connection.close()
         return
-    name = locks.lock_name("alembic_version", None)
+    name = locks.lock_name("alembic_version", None, sa.engine.make_url(url).database)
     if holder == "postgresql":
         take = sa.text("SELECT pg_try_advisory_lock(:key)").bindparams(
             key=locks._advisory_key(name))
@@ -215,3 +215,7 @@ def test_invalid_lock_timeout_is_an_error(make_project, migrations_folder):
         result = project.run(front, "upgrade", env={"FLASK_MIGRATE_LOCK_TIMEOUT": value})
         assert_clean_failure(result, 1, "FLASK_MIGRATE_LOCK_TIMEOUT", value)
         assert state(project.url) == (set(), set()), str(result)
+    # Commands that take no lock do not read the value, so a bad one does not stop them.
+    for args in (("current",), ("upgrade", "--sql")):
+        result = project.run("flask", *args, env={"FLASK_MIGRATE_LOCK_TIMEOUT": "abc"})
+        assert result.returncode == 0, str(result)

@@ -92,9 +92,10 @@ def run_migrations(
     options = {**record.configure_args, **configure_args}
     timeout = lock_timeout if lock_timeout is not None else options.pop("lock_timeout", None)
     options.pop("lock_timeout", None)
-    timeout = lock_timeout_seconds(timeout)
     command = context.config.attributes.get(ATTR_COMMAND)
     writes = command not in READ_ONLY_COMMANDS
+    # Read only by a run that takes the lock: a bad value must not stop 'current'.
+    timeout = lock_timeout_seconds(timeout) if writes and not context.is_offline_mode() else 0.0
     steps_fn = _steps_function(context, command)
     if include_object is not None:
         options["include_object"] = include_object
@@ -197,6 +198,7 @@ class _Run:
                 name = lock_name(
                     kwargs.get("version_table", "alembic_version"),
                     kwargs.get("version_table_schema"),
+                    connection.engine.url.database,
                 )
                 stack.enter_context(migration_lock(connection, label, name, self.timeout))
             extra: dict[str, Any] = {}

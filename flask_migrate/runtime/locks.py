@@ -59,9 +59,15 @@ def lock_timeout(value: float | None = None) -> float:
     return seconds
 
 
-def lock_name(version_table: str, schema: str | None) -> str:
-    """The name of the lock that guards one version table (MySQL allows 64 characters)."""
+def lock_name(version_table: str, schema: str | None, database: str | None = None) -> str:
+    """The name of the lock that guards one version table of one database.
+
+    MySQL's named locks are server-wide, so the name includes the database: two applications
+    on one server do not wait for each other.  (MySQL allows 64 characters.)
+    """
     table = f"{schema}.{version_table}" if schema else version_table
+    if database:
+        table = f"{database}/{table}"
     name = f"flask_migrate:{table}"
     if len(name) > 64:
         name = "flask_migrate:" + hashlib.sha256(table.encode()).hexdigest()[:40]
@@ -123,10 +129,8 @@ def migration_lock(connection: Any, label: str, name: str, timeout: float) -> It
         release = "SELECT pg_advisory_unlock(:k)"
         params: dict[str, Any] = {"k": key}
     elif dialect in ("mysql", "mariadb"):
-        # GET_LOCK waits on the server; one second at a time, so that we can say we wait.
-        waiter.wait(
-            lambda: _scalar(connection, "SELECT GET_LOCK(:n, 1)", n=name) == 1
-        )
+        # Without waiting on the server, so that our own loop says it waits and keeps time.
+        waiter.wait(lambda: _scalar(connection, "SELECT GET_LOCK(:n, 0)", n=name) == 1)
         release = "SELECT RELEASE_LOCK(:n)"
         params = {"n": name}
     elif dialect == "sqlite":
