@@ -16,8 +16,7 @@ from . import dispatch
 from .spec import CommandSpec, Kind, Option, command_specs, group_options
 
 _GROUP_HELP = (
-    "Perform database migrations with Alembic (Flask-Migrate). "
-    f"Set {dispatch.TRACEBACK_ENV}=1 to see the full traceback of an error."
+    f"Perform database migrations with Alembic (Flask-Migrate). {dispatch.TRACEBACK_HINT}"
 )
 
 
@@ -111,6 +110,7 @@ def _command(spec: CommandSpec) -> click.Command:
         params=[_parameter(option) for option in spec.options],
         help=spec.help,
         short_help=spec.help.split(". ")[0].rstrip("."),
+        epilog=dispatch.TRACEBACK_HINT,
     )
 
 

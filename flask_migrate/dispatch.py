@@ -19,6 +19,8 @@ from .spec import CommandSpec, Kind
 
 #: Set to 1 to let errors propagate with their full traceback (for debugging).
 TRACEBACK_ENV = "FLASK_MIGRATE_TRACEBACK"
+#: The closing line of every command's ``--help`` (and of the group's), on both front-ends.
+TRACEBACK_HINT = f"Set {TRACEBACK_ENV}=1 to see the full traceback of an error."
 #: The migrations folder to use when no -d is given (as in Flask-Migrate 4.1).
 DIRECTORY_ENV = "FLASK_DB_DIRECTORY"
 

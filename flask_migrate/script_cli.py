@@ -12,6 +12,7 @@ call chain (see ``Manager.handle``).
 """
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from dataclasses import dataclass, field
@@ -102,6 +103,13 @@ def _build(module: ModuleType) -> Any:
             if status:
                 raise SystemExit(status)
 
+    class MigrateParser(argparse.ArgumentParser):
+        """The parser of one subcommand: its ``--help`` ends as click's does."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("epilog", dispatch.TRACEBACK_HINT)
+            super().__init__(*args, **kwargs)
+
     class MigrateManager(module.Manager):
         """The ``db`` sub-manager, which keeps its own ``-d/-x`` for its subcommands."""
 
@@ -113,7 +121,8 @@ def _build(module: ModuleType) -> Any:
             }
             return _Invocation(super().__call__(app), group_values)
 
-    manager = MigrateManager(help=_HELP, description=_HELP)
+    manager = MigrateManager(help=_HELP, description=f"{_HELP} {dispatch.TRACEBACK_HINT}")
+    manager.subparser_kwargs["parser_class"] = MigrateParser
     for option in group_options():
         args, kwargs = _argparse_kwargs(option)
         kwargs["dest"] = _GROUP_PREFIX + option.name

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from flask_migrate import commands, spec
+from flask_migrate import commands, dispatch, spec
 from tests.conftest import APPS, FRONTS, Project, sqlite_url
 
 SPECS = {command.name: command for command in spec.command_specs()}
@@ -143,6 +143,8 @@ class ParsedHelp:
     usage: str
     description: str
     sections: list[tuple[str, list[Entry]]] = field(default_factory=list)
+    #: The closing text after the sections (click's and argparse's ``epilog``).
+    epilog: str = ""
 
     def section_titles(self) -> list[str]:
         return [title.lower() for title, _ in self.sections]
@@ -155,9 +157,19 @@ class ParsedHelp:
 _SECTION_RE = re.compile(r"^([A-Za-z][A-Za-z ]*):\s*$")
 
 
+def _split_epilog(lines: list[str]) -> tuple[list[str], str]:
+    """The lines before the epilog, and the epilog (it starts with the traceback hint)."""
+    start = dispatch.TRACEBACK_HINT.split()[0] + " " + dispatch.TRACEBACK_ENV
+    for index, line in enumerate(lines):
+        # The group's description holds the same words, before any section.
+        if line.strip().startswith(start) and any(_SECTION_RE.match(l) for l in lines[:index]):
+            return lines[:index], _words(" ".join(lines[index:]))
+    return lines, ""
+
+
 def parse_help(text: str) -> ParsedHelp:
-    """Split one ``--help`` text into usage, description and titled sections of entries."""
-    lines = text.strip("\n").splitlines()
+    """Split one ``--help`` text into usage, description, titled sections of entries, epilog."""
+    lines, epilog = _split_epilog(text.strip("\n").splitlines())
     assert lines and lines[0].lower().startswith("usage:"), text
     index = 1
     usage = [lines[0]]
@@ -189,6 +201,7 @@ def parse_help(text: str) -> ParsedHelp:
         else:
             entries[-1].help = _words(f"{entries[-1].help} {line}")
     parsed.description = _words(" ".join(description))
+    parsed.epilog = epilog
     return parsed
 
 
@@ -341,6 +354,13 @@ def test_description_matches(parsed, name):
     assert flask_help.description == script_help.description
     assert flask_help.description == SPECS[name].help
     assert flask_help.description  # every command has a description
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_epilog_names_the_traceback_variable(parsed, name):
+    """Every command's help ends with how to see a full traceback, on both front-ends."""
+    for front in FRONTS:
+        assert parsed[front][name].epilog == dispatch.TRACEBACK_HINT, front
 
 
 @pytest.mark.parametrize("name", NAMES)
