@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from typing import Any, Sequence
 
 
 class MigrateError(Exception):
@@ -33,15 +33,25 @@ class UsageError(MigrateError):
 class RevisionScriptError(MigrateError):
     """A revision script written by the user raised while it was imported or run.
 
-    :param message: what happened, naming the revision and its file.
+    :param problem: what happened, naming the revision and its file.
     :param original: the exception the script raised; its traceback is the user's to read.
     :param filename: the script's path.
+    :param state: where the failure left the database, when that is known.
     """
 
-    def __init__(self, message: str, original: BaseException, filename: str) -> None:
-        super().__init__(message)
+    def __init__(
+        self, problem: str, original: BaseException, filename: str, state: str | None = None
+    ) -> None:
+        parts = [problem, state, "fix the script, then run the command again"]
+        super().__init__("; ".join(part for part in parts if part))
+        self.problem = problem
         self.original = original
         self.filename = filename
+        self.state = state
+
+    def with_state(self, state: str) -> RevisionScriptError:
+        """The same error, also saying where the database was left (``state``)."""
+        return RevisionScriptError(self.problem, self.original, self.filename, state)
 
 
 class ChangesDetected(MigrateError):
@@ -50,39 +60,80 @@ class ChangesDetected(MigrateError):
 
 # Alembic reports most user mistakes as ``CommandError`` (or ``util.CommandError``) with a
 # message written for its own ``alembic`` command.  These rules add what a Flask-Migrate user
-# should do next; anything unmatched is passed through unchanged, as one line.
-_ALEMBIC_HINTS: list[tuple[re.Pattern[str], str]] = [
+# should do next, and the class (so the exit status) of the error; anything unmatched is passed
+# through unchanged, as one line.
+_ALEMBIC_HINTS: list[tuple[re.Pattern[str], str, type[MigrateError]]] = [
+    (re.compile(r"Multiple revisions start with '([^']*)': (.*?)\.*$"),
+     "revision '{0}' is ambiguous: more than one revision id starts with it ({1}); give "
+     "more of the id (see 'db history')", MigrateError),
     (re.compile(r"Multiple heads? are present|Multiple head revisions"),
      "several head revisions are present; run 'db heads' to see them and 'db merge heads' "
-     "to join them, or name a single target revision"),
+     "to join them, or name a single target revision", MigrateError),
     (re.compile(r"Target database is not up to date"),
-     "the database is not up to date; run 'db upgrade' first"),
+     "the database is not up to date; run 'db upgrade' first", MigrateError),
     (re.compile(r"Can't locate revision identified by '([^']*)'"),
      "revision '{0}' is not in the migrations folder; run 'db history' to list the "
-     "revisions it has"),
+     "revisions it has", MigrateError),
     (re.compile(r"No such revision or branch '([^']*)'"),
      "revision '{0}' is not in the migrations folder; run 'db history' to list the "
-     "revisions it has"),
+     "revisions it has", MigrateError),
     (re.compile(r"Revision ([0-9a-zA-Z_]+) is not a head revision"),
-     "revision {0} is not a head revision; pass a head (see 'db heads') or use --splice"),
+     "revision {0} is not a head revision; pass a head (see 'db heads') or use --splice",
+     MigrateError),
+    (re.compile(r"Relative revision ([+-]?\d+) didn't produce"),
+     "the relative revision {0} goes past the end of the history (base or head); run 'db "
+     "current' and 'db history' to choose a target, or name 'base' or 'head'", MigrateError),
+    (re.compile(r"History range requires \[start\]:\[end\]"),
+     "a history range is written [start]:[end], e.g. -r -3: or -r base:head", UsageError),
+    (re.compile(r"Path (.+?) is not represented in current version locations"),
+     "the folder {0} is not one of the migrations folder's version locations; add it to "
+     "version_locations in alembic.ini, or pass one of those to --version-path", MigrateError),
+    (re.compile(r"Error executing editor \(No suitable editor found"),
+     "no editor was found; set EDITOR to the command of your editor, e.g. EDITOR=nano",
+     MigrateError),
+    (re.compile(r"Error executing editor \((.*)\)$"),
+     "the editor failed ({0}); set EDITOR to the command of an editor that works here",
+     MigrateError),
     (re.compile(r"Directory (.+) already exists and is not empty"),
      "the folder {0} already exists and is not empty; choose another folder with -d or "
-     "remove it"),
+     "remove it", MigrateError),
     (re.compile(r"Path doesn't exist: (.+?)\.?\s*Please use the 'init' command"),
-     "no migrations folder at {0}; run 'db init' to create one, or pass -d with its path"),
+     "no migrations folder at {0}; run 'db init' to create one, or pass -d with its path",
+     MigrateError),
 ]
 
+_UNKNOWN_REVISION = re.compile(
+    r"Can't locate revision identified by '([^']*)'|No such revision or branch '([^']*)'"
+)
 
-def from_alembic(error: BaseException) -> MigrateError:
+
+def from_alembic(error: BaseException, named: Sequence[str] | None = None) -> MigrateError:
     """Translate one of Alembic's ``CommandError`` exceptions into a :class:`MigrateError`.
 
     The message keeps Alembic's facts (revision ids, paths) and adds what to do next.
+
+    :param named: the revisions the user gave the command (targets, ranges, heads), if known.
+        An unknown revision that is none of them was read from the database.
     """
     text = " ".join(str(error).split())
-    for pattern, hint in _ALEMBIC_HINTS:
+    # Alembic rewords its revision errors for the command line; the original, kept as the
+    # cause, tells an ambiguous prefix from a missing revision.
+    cause = error.__cause__
+    if cause is not None and _is_revision_error(cause):
+        text = " ".join(str(cause).split()) or text
+    unknown = _UNKNOWN_REVISION.search(text)
+    if unknown and named is not None:
+        revision = unknown.group(1) or unknown.group(2)
+        if not any(revision in given for given in named):
+            return MigrateError(
+                f"the database is at revision {revision}, which the migrations folder does "
+                "not have; restore that revision's file (or use the right -d), or run 'db "
+                "stamp --purge REVISION' to record the revision the schema really matches"
+            )
+    for pattern, hint, kind in _ALEMBIC_HINTS:
         match = pattern.search(text)
         if match:
-            return MigrateError(hint.format(*match.groups()))
+            return kind(hint.format(*match.groups()))
     return MigrateError(text or type(error).__name__)
 
 
@@ -124,10 +175,13 @@ def _user_frame(error: BaseException, folder: str) -> tuple[str, dict[str, Any]]
     return found
 
 
-def translate(error: BaseException, folder: str) -> MigrateError | None:
+def translate(
+    error: BaseException, folder: str, named: Sequence[str] | None = None
+) -> MigrateError | None:
     """The :class:`MigrateError` for an exception a command raised; None if it is a bug of ours.
 
     :param folder: the migrations folder, to recognise failures of the user's own scripts.
+    :param named: the revisions the user gave the command, if known (see :func:`from_alembic`).
     """
     if isinstance(error, MigrateError):
         return error
@@ -141,7 +195,7 @@ def translate(error: BaseException, folder: str) -> MigrateError | None:
         if os.path.basename(filename) == "env.py":
             subject = f"env.py ({where})"
         else:
-            revision = globals_.get("revision")
+            revision = globals_.get("revision") or _revision_id_in(filename)
             summary = (globals_.get("__doc__") or "").strip().splitlines()
             subject = f"revision {revision}" if revision else "revision file"
             if summary:
@@ -151,7 +205,16 @@ def translate(error: BaseException, folder: str) -> MigrateError | None:
             f"{subject} failed: {type(error).__name__}: {describe(error)}", error, filename
         )
     if _is_alembic_error(error):
-        return from_alembic(error)
+        return from_alembic(error, named)
+    if isinstance(error, KeyError) and _raised_in(error, _ALEMBIC_REVISION_MAP):
+        # Alembic only warns about a down_revision it cannot find, then fails on the lookup.
+        missing = str(error.args[0]) if error.args else "?"
+        referrers = _files_mentioning(folder, missing)
+        where = f" in {referrers[0]}" if referrers else ""
+        return MigrateError(
+            f"a revision file{where} names down_revision '{missing}', which is not in the "
+            "migrations folder; correct its down_revision, or restore the missing revision file"
+        )
     if isinstance(error, OSError) and error.filename:
         return MigrateError(
             f"cannot use {error.filename}: {error.strerror or describe(error)}; check that "
@@ -160,6 +223,51 @@ def translate(error: BaseException, folder: str) -> MigrateError | None:
     if _is_database_error(error):
         return MigrateError(f"the database reported an error: {describe(error)}")
     return None
+
+
+_REVISION_ASSIGNMENT = re.compile(r"""^revision\s*(?::[^=]*)?=\s*['"]([^'"]+)['"]""", re.M)
+
+
+def _revision_id_in(filename: str) -> str | None:
+    """The ``revision = '...'`` of a file that failed before it could set it, read as text."""
+    try:
+        with open(filename, encoding="utf-8", errors="replace") as file:
+            match = _REVISION_ASSIGNMENT.search(file.read())
+    except OSError:
+        return None
+    return match.group(1) if match else None
+
+
+_ALEMBIC_REVISION_MAP = os.path.join("alembic", "script", "revision.py")
+
+
+def _raised_in(error: BaseException, path_suffix: str) -> bool:
+    """Whether the innermost frame of ``error``'s traceback is in a file ending ``path_suffix``."""
+    traceback = error.__traceback__
+    if traceback is None:
+        return False
+    while traceback.tb_next is not None:
+        traceback = traceback.tb_next
+    return traceback.tb_frame.f_code.co_filename.endswith(path_suffix)
+
+
+def _files_mentioning(folder: str, text: str) -> list[str]:
+    """The Python files below ``folder`` whose source contains ``text`` (relative paths)."""
+    found = []
+    for root, _dirs, names in os.walk(folder):
+        for name in sorted(names):
+            if name.endswith(".py"):
+                path = os.path.join(root, name)
+                with open(path, encoding="utf-8", errors="replace") as file:
+                    if text in file.read():
+                        found.append(os.path.relpath(path))
+    return found
+
+
+def _is_revision_error(error: BaseException) -> bool:
+    from alembic.script.revision import RevisionError
+
+    return isinstance(error, RevisionError)
 
 
 def _is_alembic_error(error: BaseException) -> bool:

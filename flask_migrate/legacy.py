@@ -435,6 +435,8 @@ def refuse_wiping_diffs(revision_context: Any) -> None:
         engine = binds.engine(record, name)
         if getattr(engine.dialect, "is_async", False):
             continue  # reflection would need an event loop; the static check still applies
+        if binds.missing_sqlite_file(engine.url):
+            continue  # no tables to wipe, and connecting would create the file
         with engine.connect() as connection:
             existing = _existing_tables(connection, "alembic_version")
         problem = _wipe_problem(name, upgrade_ops, existing)

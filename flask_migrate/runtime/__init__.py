@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import sqlite3
 from typing import Any, Callable, Iterator, Mapping
 
 import sqlalchemy as sa
@@ -21,7 +22,7 @@ from flask import current_app, has_app_context
 
 from ..config import ATTR_AUTOGENERATE, ATTR_BINDS, ATTR_COMMAND, ATTR_DATABASE
 from ..errors import MigrateError, describe
-from .binds import DEFAULT, Database, database_names, databases, safe_url
+from .binds import DEFAULT, Database, database_names, databases, missing_sqlite_file, safe_url
 from .headcache import upgrade_to_heads
 from .locks import lock_name, migration_lock
 from .locks import lock_timeout as lock_timeout_seconds
@@ -137,7 +138,7 @@ def run_migrations(
         if use_async[index]:
             asyncio.run(_run_async(target, run))
         else:
-            with _connect(target) as connection:
+            with _connect(target, writes) as connection:
                 run(connection)
 
 
@@ -184,6 +185,10 @@ class _Run:
         kwargs["on_version_apply"] = (*user_callbacks, progress.applied)
         if self.steps_fn is not None:
             kwargs["fn"] = progress.wrap(self.steps_fn)
+        if not self.writes:
+            # A reader leaves the database alone: Alembic's autogenerate and check would
+            # create the version table.
+            kwargs.setdefault("dont_mutate", True)
         with self._guards(connection, kwargs) as extra:
             kwargs.update(extra)
             _run(self.context, self.engine_name, **kwargs)
@@ -264,9 +269,16 @@ def _connection_error(target: Database, error: Exception) -> MigrateError:
     )
 
 
-def _connect(target: Database) -> Any:
+def _connect(target: Database, writes: bool = True) -> Any:
+    engine = target.engine
+    if not writes and missing_sqlite_file(engine.url):
+        # Connecting would create an empty file; an empty in-memory database reads the same,
+        # and the URL stays the real one for messages (``current -v``).
+        engine = sa.create_engine(
+            engine.url, creator=lambda: sqlite3.connect(":memory:"), poolclass=sa.pool.NullPool
+        )
     try:
-        return target.engine.connect()
+        return engine.connect()
     except sa.exc.DBAPIError as error:
         raise _connection_error(target, error) from error
 
