@@ -594,6 +594,23 @@ def test_catalog_size():
     assert {row.status for row in CATALOG} == {1, 2}
 
 
+def test_no_application_found(states, tmp_path):
+    """FLASK_APP naming nothing: Flask's own usage error (exit 2), before any of our code runs.
+
+    Flask prints its own lines (on Flask 3, "Could not import ..." and then "No such command
+    'db'", two ``Error:`` lines), so this is not a catalog row; manage.py imports its app
+    itself, so the case does not exist there.
+    """
+    project = copy_state(states["applied"], tmp_path / "project", "flask",
+                         _sqlite_backend(tmp_path))
+    before = snapshot(project)
+    result = project.db("upgrade", env={"FLASK_APP": "nowhere.py"})
+    assert result.returncode == 2, str(result)
+    assert "No such command 'db'" in result.stderr, str(result)
+    assert FULL_TRACEBACK not in result.output, str(result)
+    assert_unchanged(before, snapshot(project), result)
+
+
 # ---------------------------------------------------------------------------------------------
 # A revision script that fails: its revision, message and file, its own frames, and where the
 # database was left
