@@ -438,7 +438,7 @@ CATALOG = [
     # The database.
     Mistake("database-unreachable", ("current",), ("cannot connect", "check that"),
             env=lambda backend: {"DATABASE_URL": backend.unreachable_url}, backends=BOTH),
-    Mistake("wrong-password", ("upgrade",), ("cannot connect", "password"),
+    Mistake("wrong-password", ("upgrade",), ("cannot connect", "user name and password"),
             env=lambda backend: {"DATABASE_URL": backend.wrong_password_url or ""},
             backends=("postgresql",)),
     Mistake("stray-version-current", ("current",), (STRAY, "database", "stamp --purge"),

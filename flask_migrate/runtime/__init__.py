@@ -263,9 +263,14 @@ def _run(context: Any, engine_name: str | None, **kwargs: Any) -> None:
 
 
 def _connection_error(target: Database, error: Exception) -> MigrateError:
+    reason = describe(error)
+    if "password" in reason.lower() or "access denied" in reason.lower():
+        advice = "check the user name and password in the URL"
+    else:
+        advice = "check that the server is running and the URL is right"
     return MigrateError(
         f"cannot connect to the {target.label} database ({safe_url(target.engine.url)}): "
-        f"{describe(error)}; check that the server is running and the URL is right"
+        f"{reason}; {advice}"
     )
 
 
