@@ -444,7 +444,7 @@ def _max_locks(revisions: int) -> int:
     lock table holds ``max_locks_per_transaction`` times about 120 (its connection and worker
     slots).  The stock 64 just fits 1000 revisions in one transaction; the floors need more
     beyond that.  The tool commits every revision and needs none of it; a larger lock table
-    costs nothing measurable.
+    only takes more shared memory.
     """
     return max(64, -(-8 * revisions // 100))
 
