@@ -404,15 +404,7 @@ def upgrade(
         report is returned.
     """
     if plan:
-        _refuse_sql_plan(sql)
-        config = _config(directory, x_arg=x_arg, command="plan", bind=bind)
-        with _errors_translated(config, named=(revision,)):
-            report = _plan.collect(
-                config, lambda script, heads: script._upgrade_revs(revision, heads),
-                _plan.Report(),
-            )
-        _plan.print_plan(report, config.stdout, "apply")
-        return report
+        return _show_plan(directory, x_arg, bind, sql, revision, upgrade=True)
     config = _config(directory, x_arg=x_arg, command="upgrade", bind=bind)
     with _errors_translated(config, named=(revision,), report_state=not sql):
         alembic_command.upgrade(config, revision, sql=sql, tag=tag)
@@ -441,15 +433,7 @@ def downgrade(
         the report is returned.
     """
     if plan:
-        _refuse_sql_plan(sql)
-        config = _config(directory, x_arg=x_arg, command="plan", bind=bind)
-        with _errors_translated(config, named=(revision,)):
-            report = _plan.collect(
-                config, lambda script, heads: script._downgrade_revs(revision, heads),
-                _plan.Report(),
-            )
-        _plan.print_plan(report, config.stdout, "revert")
-        return report
+        return _show_plan(directory, x_arg, bind, sql, revision, upgrade=False)
     if sql and revision == "-1":
         revision = "head:-1"
     config = _config(directory, x_arg=x_arg, command="downgrade", bind=bind)
@@ -458,10 +442,30 @@ def downgrade(
     return None
 
 
-def _refuse_sql_plan(sql: bool) -> None:
+def _show_plan(
+    directory: str | None,
+    x_arg: Sequence[str] | None,
+    bind: Sequence[str] | None,
+    sql: bool,
+    revision: str,
+    *,
+    upgrade: bool,
+) -> _plan.Report:
+    """``upgrade --plan`` / ``downgrade --plan``: print and return the steps, run none."""
     if sql:
         raise UsageError("--plan and --sql do not go together: --plan reads the database, "
                          "--sql writes a script without one; use one of them")
+    config = _config(directory, x_arg=x_arg, command="plan", bind=bind)
+
+    def steps(script: ScriptDirectory, heads: tuple[str, ...]) -> Any:
+        if upgrade:
+            return script._upgrade_revs(revision, heads)
+        return script._downgrade_revs(revision, heads)
+
+    with _errors_translated(config, named=(revision,)):
+        report = _plan.collect(config, steps, _plan.Report())
+    _plan.print_plan(report, config.stdout, "apply" if upgrade else "revert")
+    return report
 
 
 def show(directory: str | None = None, revision: str = "head") -> None:

@@ -219,3 +219,17 @@ def test_invalid_lock_timeout_is_an_error(make_project, migrations_folder):
     for args in (("current",), ("upgrade", "--sql")):
         result = project.run("flask", *args, env={"FLASK_MIGRATE_LOCK_TIMEOUT": "abc"})
         assert result.returncode == 0, str(result)
+
+
+def test_lock_timeout_from_the_application(make_project, migrations_folder):
+    """Migrate(app, db, lock_timeout=...) sets the wait, and is not passed on to Alembic."""
+    project = guarded_project(
+        make_project, migrations_folder, None, MIGRATE_OPTIONS='{"lock_timeout": 1}'
+    )
+    write_revision(project, "r1", None, create_table("t1"))
+    with holding_the_lock("sqlite-writer", project.url):
+        result = project.run("flask", "upgrade")
+        assert_clean_failure(result, 1, "gave up after waiting 1 s")
+    result = project.run("flask", "upgrade")
+    assert result.returncode == 0, str(result)
+    assert state(project.url) == ({"t1"}, {"r1"}), str(result)

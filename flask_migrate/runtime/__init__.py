@@ -91,12 +91,15 @@ def run_migrations(
             "'migrate.init_app(app, db)' where the app is created"
         )
     options = {**record.configure_args, **configure_args}
-    timeout = lock_timeout if lock_timeout is not None else options.pop("lock_timeout", None)
-    options.pop("lock_timeout", None)
+    # Also accepted from Migrate(..., lock_timeout=...); it is ours, not Alembic's.
+    configured_timeout = options.pop("lock_timeout", None)
+    if lock_timeout is None:
+        lock_timeout = configured_timeout
     command = context.config.attributes.get(ATTR_COMMAND)
     writes = command not in READ_ONLY_COMMANDS
     # Read only by a run that takes the lock: a bad value must not stop 'current'.
-    timeout = lock_timeout_seconds(timeout) if writes and not context.is_offline_mode() else 0.0
+    online_writer = writes and not context.is_offline_mode()
+    timeout = lock_timeout_seconds(lock_timeout) if online_writer else 0.0
     steps_fn = _steps_function(context, command)
     if include_object is not None:
         options["include_object"] = include_object
