@@ -407,7 +407,8 @@ def _check_revisions(
 def _revisions_fact(
     revisions: list[RevisionFile], unreadable: list[Finding], heads: list[str]
 ) -> str:
-    text = f"{len(revisions) + len(unreadable)} files"
+    count = len(revisions) + len(unreadable)
+    text = f"{count} file{'s' if count != 1 else ''}"
     if heads:
         text += f", head{'s' if len(heads) > 1 else ''} {', '.join(heads)}"
     return text
