@@ -29,6 +29,8 @@ from .config import ATTR_BINDS, ATTR_COMMAND, ATTR_DATABASE, TEMPLATES_DIR, Conf
 from .errors import ChangesDetected, MigrateError, RevisionScriptError, UsageError, translate
 
 DEFAULT_DIRECTORY = "migrations"
+#: What a template folder must hold (its README is optional).
+TEMPLATE_FILES = ("env.py", "alembic.ini.mako", "script.py.mako")
 
 
 def _extension() -> Any:
@@ -224,15 +226,17 @@ def init(
     template_directory = None
     if template not in _stock_templates():
         path = os.path.abspath(os.path.expanduser(template))
-        if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "env.py")):
-            raise UsageError(
-                f"the template folder {template} has no env.py; add one, or choose a stock "
-                "template (see 'db list-templates')"
-            )
-        if not os.path.isfile(os.path.join(path, "env.py")):
+        if not os.path.isdir(path):
             raise UsageError(
                 f"unknown template '{template}'; run 'db list-templates' for the stock "
-                "templates, or pass the path of a folder that holds an env.py"
+                "templates, or pass the path of a template folder"
+            )
+        missing = [name for name in TEMPLATE_FILES if not os.path.isfile(os.path.join(path, name))]
+        if missing:
+            raise UsageError(
+                f"the template folder {template} has no {' and no '.join(missing)}; a template "
+                f"holds {', '.join(TEMPLATE_FILES)} (a migrations folder is not a template), "
+                "or choose a stock template (see 'db list-templates')"
             )
         template_directory, template = os.path.split(path)
     config = _config(directory, command="init")
@@ -241,8 +245,15 @@ def init(
     # Alembic's own closing words tell the user to put connection settings in alembic.ini,
     # which is wrong for a Flask app: keep it quiet and say what happens next instead.
     config.cmd_opts.quiet = True
+    existed = os.path.exists(folder)
     with _errors_translated(config):
-        alembic_command.init(config, folder, template=template, package=package)
+        try:
+            alembic_command.init(config, folder, template=template, package=package)
+        except BaseException:
+            # Leave nothing half-made behind: a second try would find the folder "not empty".
+            if not existed and os.path.isdir(folder):
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
     # Not config.print_stdout: "quiet" silences that too.
     print(
         f"Created the migrations folder {folder} (template {template}). Add it to version "

@@ -83,6 +83,20 @@ _ALEMBIC_HINTS: list[tuple[re.Pattern[str], str, type[MigrateError]]] = [
     (re.compile(r"Relative revision ([+-]?\d+) didn't produce"),
      "the relative revision {0} goes past the end of the history (base or head); run 'db "
      "current' and 'db history' to choose a target, or name 'base' or 'head'", MigrateError),
+    (re.compile(r"Ambiguous walk"),
+     "a relative step (like -1 or +2) cannot be followed through a merge point or a branch "
+     "point; name the target revision instead (see 'db history' and 'db current')",
+     MigrateError),
+    (re.compile(r"Revision (\S+) is not an ancestor of revision (\S+)"),
+     "revision {0} is not an ancestor of {1}, so the range is empty or runs backwards; a range "
+     "goes from older to newer, e.g. -r base:head or -r -3:", MigrateError),
+    (re.compile(r"No such branch: 'heads?'"),
+     "the range starts before the first revision; use a smaller step or -r base:head",
+     MigrateError),
+    (re.compile(r"cannot proceed in --sql mode; batch mode with dialect (\w+)"),
+     "a revision alters a table in batch mode (render_as_batch), which on {0} rebuilds the "
+     "table from the live schema, so --sql cannot write it; run the upgrade against a copy of "
+     "the database instead, or write that revision's SQL by hand", MigrateError),
     (re.compile(r"History range requires \[start\]:\[end\]"),
      "a history range is written [start]:[end], e.g. -r -3: or -r base:head", UsageError),
     (re.compile(r"Path (.+?) is not represented in current version locations"),
@@ -188,6 +202,17 @@ def translate(
     if isinstance(error, BrokenPipeError):
         # The reader of our output went away (``db history | head``): nobody to tell.
         return MigrateError("the output was closed before the command finished")
+    if type(error).__module__.startswith("mako."):
+        # A template (script.py.mako, or a custom template of 'init -t') that Mako cannot
+        # render; its message names the file and line.
+        return MigrateError(
+            f"a template cannot be rendered: {describe(error)}; fix that file, or use a stock "
+            "template"
+        )
+    if _is_alembic_error(error):
+        # Alembic's own complaint, even when the user's env.py or revision called the code that
+        # raised it (e.g. a 'database not up to date' from an old env.py): the fix is not there.
+        return from_alembic(error, named)
     user = _user_frame(error, folder)
     if user is not None:
         filename, globals_ = user
@@ -204,8 +229,6 @@ def translate(
         return RevisionScriptError(
             f"{subject} failed: {type(error).__name__}: {describe(error)}", error, filename
         )
-    if _is_alembic_error(error):
-        return from_alembic(error, named)
     if isinstance(error, KeyError) and _raised_in(error, _ALEMBIC_REVISION_MAP):
         # Alembic only warns about a down_revision it cannot find, then fails on the lookup.
         missing = str(error.args[0]) if error.args else "?"

@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from flask_migrate.dispatch import TRACEBACK_HINT
-from tests.conftest import APPS, FRONTS, Project, Result, sqlite_url
+from tests.conftest import APPS, FRONTS, STACK, Project, Result, sqlite_url
 from tests.servers import PostgresServer
 from tests.workflow_helpers import error_lines
 
@@ -296,6 +296,22 @@ def add_template_without_env(project: Project) -> None:
     (project.path / "mytemplate" / "README").write_text("Not a template: no env.py.\n")
 
 
+def add_migrations_folder_as_template(project: Project) -> None:
+    """A folder that has an env.py but is a migrations folder, not a template."""
+    (project.path / "othermigrations").mkdir()
+    (project.path / "othermigrations" / "env.py").write_text("x = 1\n")
+    (project.path / "othermigrations" / "alembic.ini").write_text("[alembic]\n")
+
+
+def add_broken_template(project: Project) -> None:
+    """A template folder whose alembic.ini.mako is not valid Mako."""
+    folder = project.path / "brokentemplate"
+    folder.mkdir()
+    (folder / "env.py").write_text("x = 1\n")
+    (folder / "script.py.mako").write_text("${message}\n")
+    (folder / "alembic.ini.mako").write_text("[alembic]\n${\n")
+
+
 def remove_extension(project: Project) -> None:
     """The app no longer calls ``Migrate(app, db, ...)`` (manage.py still adds ``db``)."""
     app_py = project.path / "app.py"
@@ -428,6 +444,13 @@ CATALOG = [
             ("no-such-template", "list-templates"), status=2, state="bare"),
     Mistake("template-path-without-env", ("init", "-t", "mytemplate"),
             ("mytemplate", "env.py"), status=2, state="bare", prepare=add_template_without_env),
+    Mistake("template-path-not-a-template", ("init", "-d", "new", "-t", "othermigrations"),
+            ("othermigrations", "alembic.ini.mako", "not a template"), status=2, state="bare",
+            prepare=add_migrations_folder_as_template),
+    # init fails after writing some files: the half-made folder is removed again.
+    Mistake("template-that-cannot-render", ("init", "-d", "new", "-t", "brokentemplate"),
+            ("alembic.ini.mako", "cannot be rendered", "fix that file"), state="bare",
+            prepare=add_broken_template),
     # The application.
     Mistake("extension-not-initialised", ("current",), ("no flask-migrate extension",
             "Migrate(app, db)"), state="fresh", prepare=remove_extension,
@@ -802,3 +825,26 @@ def test_passwords_never_shown(front, states, tmp_path, postgresql_url, pg_role,
         if content is not None:
             for secret in (PASSWORD, postgresql_server.password):
                 assert secret.encode() not in content, name
+
+
+# Flask-SQLAlchemy 2 (the legacy stack) makes its engines lazily, inside our commands; on
+# Flask-SQLAlchemy 3 the application's own SQLAlchemy(app) fails first, outside our code.
+UNUSABLE_URLS = {
+    "unknown-dialect": ("postgresq://ada:s3cr3t-pw@127.0.0.1:1/x", "unknown database kind"),
+    "missing-driver": ("mysql://ada:s3cr3t-pw@127.0.0.1:1/x", "MySQLdb"),
+    "unparsable": ("postgresql://ada:s3cr@3t-pw:x@127.0.0.1:1/x", "cannot be parsed"),
+}
+
+
+@pytest.mark.skipif(STACK != "legacy", reason="Flask-SQLAlchemy 3 rejects these URLs in the app")
+@pytest.mark.parametrize("case", sorted(UNUSABLE_URLS))
+def test_an_unusable_database_url_is_named_without_its_password(make_project, front, case):
+    url, says = UNUSABLE_URLS[case]
+    project = make_project("single")
+    project.ok("init")
+    result = project.db("current", env={"DATABASE_URL": url})
+    assert result.returncode == 1, str(result)
+    (error,) = error_lines(result)
+    assert "SQLALCHEMY_DATABASE_URI" in error and says in error, str(result)
+    assert "Traceback" not in result.stderr
+    assert "s3cr" not in result.output and "3t-pw" not in result.output

@@ -82,7 +82,28 @@ def engine(record: Any, name: str) -> Any:
     if key is None and DEFAULT not in database_names(record):
         # Flask-SQLAlchemy 2 would hand out an in-memory database nobody configured.
         raise MigrateError(_NO_DEFAULT_DATABASE)
-    return db.get_engine(current_app, bind=key)
+    try:
+        return db.get_engine(current_app, bind=key)
+    except (sa.exc.ArgumentError, ImportError, ValueError) as error:
+        # Flask-SQLAlchemy 2 makes its engines on first use, here.  The URL may not even parse,
+        # so the error text (which can hold part of the password) is not repeated.
+        raise _unusable_url(name, error) from None
+
+
+def _unusable_url(name: str, error: Exception) -> MigrateError:
+    setting = f"SQLALCHEMY_BINDS['{name}']" if name else "SQLALCHEMY_DATABASE_URI"
+    database = f"the {name} database" if name else "the default database"
+    if isinstance(error, sa.exc.NoSuchModuleError):
+        dialect = str(error).rsplit(":", 1)[-1].strip()
+        problem = f"names an unknown database kind ({dialect})"
+    elif isinstance(error, ImportError):
+        module = getattr(error, "name", None) or "its driver"
+        problem = (f"needs the driver module {module}, which is not installed; install it, or "
+                   "name an installed driver in the URL (e.g. mysql+pymysql://)")
+    else:
+        problem = ("cannot be parsed; check its form (dialect, user and password, then "
+                   "host, port and database), and %-escape any '@', ':' or '/' in the password")
+    return MigrateError(f"the URL of {database} ({setting}) {problem}")
 
 
 def metadata(record: Any, name: str) -> sa.MetaData:
