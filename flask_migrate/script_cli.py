@@ -110,6 +110,11 @@ def _build(module: ModuleType) -> Any:
             kwargs.setdefault("epilog", dispatch.TRACEBACK_HINT)
             super().__init__(*args, **kwargs)
 
+        def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+            if args is not None:
+                args = _dash_values_attached(self, list(args))
+            return super().parse_known_args(args, namespace)
+
     class MigrateManager(module.Manager):
         """The ``db`` sub-manager, which keeps its own ``-d/-x`` for its subcommands."""
 
@@ -130,6 +135,41 @@ def _build(module: ModuleType) -> Any:
     for spec in command_specs():
         manager.add_command(spec.name, MigrateCommandBase(spec))
     return manager
+
+
+def _dash_values_attached(parser: argparse.ArgumentParser, args: list[str]) -> list[str]:
+    """``-r -3:`` as ``-r=-3:``: argparse takes a value that starts with '-' for an option.
+
+    click accepts such a value after an option that takes one; so do we, for parity.
+    """
+    takes_value = {
+        flag
+        for action in parser._actions
+        if action.option_strings and action.nargs != 0
+        for flag in action.option_strings
+    }
+    known = {flag for action in parser._actions for flag in action.option_strings}
+    joined: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        following = args[index + 1] if index + 1 < len(args) else None
+        if (
+            arg in takes_value
+            and following is not None
+            and following.startswith("-")
+            and following not in known
+            and following != "--"
+        ):
+            joined.append(f"{arg}={following}")
+            index += 2
+            continue
+        joined.append(arg)
+        if arg == "--":
+            joined.extend(args[index + 1:])
+            break
+        index += 1
+    return joined
 
 
 def migrate_command() -> Any:

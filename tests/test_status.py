@@ -254,3 +254,13 @@ def test_status_and_plan_are_in_the_command_table():
         assert specs[name].accepts("plan") and specs[name].accepts("bind")
     for name in ("stamp", "current"):
         assert specs[name].accepts("bind")
+
+
+def test_option_values_that_start_with_a_dash(project, front):
+    """``-r -2:`` and ``-m "-x"`` mean the same on both front-ends (argparse would refuse)."""
+    three_revisions(project)
+    result = project.db("history", "-r", "-1:")
+    assert result.returncode == 0, str(result)
+    assert result.stdout.splitlines() == ["r2 -> r3 (head), step three", "r1 -> r2, step two"]
+    project.ok("revision", "-m", "-starts with a dash", "--rev-id", "r4")
+    assert "-starts with a dash" in project.db("show", "r4").stdout
