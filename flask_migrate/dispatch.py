@@ -92,6 +92,13 @@ def run(spec: CommandSpec, values: Mapping[str, Any], group_values: Mapping[str,
             _print_script_frames(error)
         print(f"Error: {mask_passwords(str(error))}", file=sys.stderr)
         return error.exit_code
+    except KeyboardInterrupt:
+        # Ctrl-C: the same answer on both front-ends (click would print "Aborted!", Flask-Script
+        # a traceback).  Whatever was not committed has been rolled back by then.
+        sys.stdout.flush()
+        print("Error: interrupted; run 'db status' to see where each database is",
+              file=sys.stderr)
+        return 130
     # A command whose outcome is not all-or-nothing (``status``) says which it was.
     return int(getattr(result, "exit_code", 0))
 

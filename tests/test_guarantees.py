@@ -405,3 +405,24 @@ def test_thousands_of_revisions_on_stock_postgresql(
     assert versions(url) == {f"m{MANY:05d}"}
     assert progress_lines(result, "Upgraded") and (
         f": {MANY} revisions in" in progress_lines(result, "Upgraded")[0]), str(result)[-3000:]
+
+
+@pytest.mark.parametrize("front", ["flask", "script"])
+def test_ctrl_c_during_an_upgrade_rolls_back_and_says_so(make_project, migrations_folder, front):
+    """An interrupt (here raised by the revision itself) is one line, exit 130, nothing applied."""
+    project = guarded_project(make_project, migrations_folder, None)
+    write_revision(project, "r1", None, create_table("t1"))
+    write_revision(project, "r2", "r1", [
+        # What Python raises on Ctrl-C (a real SIGINT is ignored when the suite runs in the
+        # background, as scripts/test runs it).
+        create_table("t2"), "raise KeyboardInterrupt",
+    ])
+
+    result = project.run(front, "upgrade")
+
+    assert result.returncode == 130, str(result)
+    assert "Traceback" not in result.stderr and "Aborted" not in result.stderr, str(result)
+    assert error_line(result) == (
+        "Error: interrupted; run 'db status' to see where each database is"
+    )
+    assert state(project.url) == (set(), set()), str(result)
