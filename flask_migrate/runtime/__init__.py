@@ -127,7 +127,8 @@ def run_migrations(
             ),
         )
         if multidb:
-            logger.info("Migrating database %s", target.label)
+            if writes:
+                logger.info("Migrating database %s", target.label)
             kwargs.update(
                 upgrade_token=f"{target.name}_upgrades",
                 downgrade_token=f"{target.name}_downgrades",
