@@ -97,8 +97,6 @@ _ALEMBIC_HINTS: list[tuple[re.Pattern[str], str, type[MigrateError]]] = [
      "a revision alters a table in batch mode (render_as_batch), which on {0} rebuilds the "
      "table from the live schema, so --sql cannot write it; run the upgrade against a copy of "
      "the database instead, or write that revision's SQL by hand", MigrateError),
-    (re.compile(r"History range requires \[start\]:\[end\]"),
-     "a history range is written [start]:[end], e.g. -r -3: or -r base:head", UsageError),
     (re.compile(r"Path (.+?) is not represented in current version locations"),
      "the folder {0} is not one of the migrations folder's version locations; add it to "
      "version_locations in alembic.ini, or pass one of those to --version-path", MigrateError),
