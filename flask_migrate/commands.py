@@ -74,16 +74,11 @@ def _require_runtime_env(config: Config, feature: str) -> None:
     Such an env.py (written by Flask-Migrate 2.x-4.x, or by hand) would ignore it and act on
     every database.
     """
-    env_py = os.path.join(config.get_main_option("script_location"), "env.py")
-    try:
-        with open(env_py, encoding="utf-8") as file:
-            text = file.read()
-    except OSError:
-        return  # no folder yet: the command itself says so
-    if "flask_migrate.runtime" not in text:
+    env = legacy.read_env(config.get_main_option("script_location"))
+    if env is not None and not env.thin:  # no env.py yet: the command itself says so
         raise UsageError(
             f"{feature} needs an env.py that calls flask_migrate.runtime.run_migrations, and "
-            f"{env_py} does not; run 'db doctor --fix' to update it to the current template"
+            f"{env.path} does not; run 'db doctor --fix' to update it to the current template"
         )
 
 

@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from flask import current_app, has_app_context
 
 from .errors import MigrateError
+from .runtime import binds
 
 #: What SQLAlchemy 2 puts in place of a password when a URL is turned into text.
 _PASSWORD_MASK = "***"
@@ -123,27 +124,49 @@ def analyse_env(text: str, path: str = "env.py") -> EnvPy:
     """Analyse the text of an env.py."""
     code = _without_comments(text)
     constructs = frozenset(name for name, pattern in CONSTRUCTS.items() if pattern.search(code))
-    thin = "flask_migrate.runtime" in code and re.search(r"\brun_migrations\s*\(", code)
-    if thin:
-        call = code[code.rfind("run_migrations("):]
-        multidb = bool(re.search(r"\bmultidb\s*=\s*True\b", call))
-        asynchronous = bool(re.search(r"\basynchronous\s*=\s*True\b", call))
-    else:
-        multidb = "engine_name" in constructs
-        asynchronous = "asyncio" in constructs
     own_code: list[str] = []
     syntax_error = None
     try:
         tree = ast.parse(text)
     except SyntaxError as error:
         syntax_error = f"line {error.lineno}: {error.msg}"
+        tree = None
+    call = _runtime_call(tree) if tree is not None else None
+    # The import must be real code, not a comment: the AST has no comments.
+    thin = call is not None and "flask_migrate.runtime" in code
+    if thin:
+        keywords = {
+            keyword.arg: keyword.value.value
+            for keyword in call.keywords
+            if keyword.arg and isinstance(keyword.value, ast.Constant)
+        }
+        multidb = keywords.get("multidb") is True
+        asynchronous = keywords.get("asynchronous") is True
     else:
-        if not thin:
+        multidb = "engine_name" in constructs
+        asynchronous = "asyncio" in constructs
+        if tree is not None:
             own_code = _own_code(tree)
     return EnvPy(
-        path, text, bool(thin), multidb, asynchronous, constructs, tuple(own_code),
-        syntax_error,
+        path, text, thin, multidb, asynchronous, constructs, tuple(own_code), syntax_error,
     )
+
+
+def _runtime_call(tree: Any) -> Any:
+    """The last call of ``run_migrations(...)`` (or ``runtime.run_migrations(...)``) in env.py."""
+    found = None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            function = node.func
+            name = function.attr if isinstance(function, ast.Attribute) else getattr(
+                function, "id", None
+            )
+            if name == "run_migrations" and (
+                not isinstance(function, ast.Attribute)
+                or not (isinstance(function.value, ast.Name) and function.value.id == "context")
+            ):
+                found = node
+    return found
 
 
 def _without_comments(text: str) -> str:
@@ -215,12 +238,7 @@ STRICT_DISPATCH = re.compile(r"""globals\(\)\s*\[\s*["'](?:up|down)grade_%s["']\
 # --- Compatibility for old env.py files --------------------------------------------------------
 
 
-def is_fsa3(db: Any) -> bool:
-    """Whether ``db`` is a Flask-SQLAlchemy 3 object (one ``MetaData`` per bind).
-
-    ``metadatas`` is an instance attribute, readable outside an application context.
-    """
-    return db is not None and isinstance(getattr(db, "metadatas", None), dict)
+is_fsa3 = binds.is_fsa3
 
 
 class DatabaseView:
@@ -301,8 +319,6 @@ def real_url(value: str) -> str:
     record = current_app.extensions.get("migrate")
     if record is None:
         return value
-    from .runtime import binds
-
     for name in binds.database_names(record, multidb=True):
         try:
             url = binds.engine(record, name).url
@@ -331,8 +347,6 @@ def bind_key_problem(env: EnvPy | None, record: Any) -> str | None:
     db = getattr(record.db, "__wrapped__", record.db)
     if not is_fsa3(db):
         return None
-    from .runtime import binds
-
     names = [name for name in binds.database_names(record, multidb=True) if name]
     if not names:
         return None
@@ -373,8 +387,6 @@ def _wipe_problem(name: str, upgrade_ops: Any, existing: set[str]) -> str | None
     record = current_app.extensions.get("migrate")
     if record is None:
         return None
-    from .runtime import binds
-
     if name not in binds.database_names(record, multidb=True):
         return None
     models = {table.name for table in binds.metadata(record, name).tables.values()}
@@ -423,8 +435,6 @@ def refuse_wiping_diffs(revision_context: Any) -> None:
     """After ``command.check`` found differences: raise if they wipe a database (see above)."""
     if revision_context is None or not revision_context.generated_revisions:
         return
-    from .runtime import binds
-
     record = current_app.extensions.get("migrate") if has_app_context() else None
     if record is None:
         return
@@ -438,7 +448,9 @@ def refuse_wiping_diffs(revision_context: Any) -> None:
         if binds.missing_sqlite_file(engine.url):
             continue  # no tables to wipe, and connecting would create the file
         with engine.connect() as connection:
-            existing = _existing_tables(connection, "alembic_version")
+            existing = _existing_tables(
+                connection, record.configure_args.get("version_table", "alembic_version")
+            )
         problem = _wipe_problem(name, upgrade_ops, existing)
         if problem:
             raise MigrateError(problem)

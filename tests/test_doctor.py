@@ -432,3 +432,23 @@ def test_run_per_database_adapts_old_revisions():
     plain.downgrade(engine_name="")
     assert calls == ["plain", "strict default", "strict users", "plain down"]
     assert plain.upgrade.__name__ == "<lambda>"
+
+
+def test_env_py_kind_is_read_from_the_code_not_its_text():
+    """A spaced call, a '#' inside a string and a commented-out import do not fool it."""
+    from flask_migrate import legacy
+
+    spaced = legacy.analyse_env(
+        "from flask_migrate.runtime import run_migrations\nrun_migrations (multidb=True)\n"
+    )
+    assert (spaced.thin, spaced.multidb) == (True, True)
+    hashed = legacy.analyse_env(
+        "from flask_migrate.runtime import run_migrations\nx = '#'\n"
+        "run_migrations(multidb=True, asynchronous=True)\n"
+    )
+    assert (hashed.thin, hashed.multidb, hashed.asynchronous) == (True, True, True)
+    commented = legacy.analyse_env(
+        "# from flask_migrate.runtime import run_migrations\nfrom alembic import context\n"
+        "context.run_migrations()\n"
+    )
+    assert not commented.thin
