@@ -39,8 +39,12 @@ class Database:
         return self.name or "default"
 
 
-def _is_fsa3(db: Any) -> bool:
-    return hasattr(db, "metadatas") and hasattr(db, "engines")
+def is_fsa3(db: Any) -> bool:
+    """Whether ``db`` is a Flask-SQLAlchemy 3 object (one ``MetaData`` per bind).
+
+    ``metadatas`` is an instance attribute, readable outside an application context.
+    """
+    return db is not None and isinstance(getattr(db, "metadatas", None), dict)
 
 
 def database_names(record: Any = None, multidb: bool = True) -> list[str]:
@@ -48,7 +52,7 @@ def database_names(record: Any = None, multidb: bool = True) -> list[str]:
     if record is None:
         record = current_app.extensions["migrate"]
     db = record.db
-    if _is_fsa3(db):
+    if is_fsa3(db):
         keys = list(db.engines)
         has_default = None in keys
         binds = [key for key in keys if key is not None]
@@ -72,7 +76,7 @@ def engine(record: Any, name: str) -> Any:
     """The application's engine for database ``name``."""
     db = record.db
     key = name or None
-    if _is_fsa3(db):
+    if is_fsa3(db):
         try:
             return db.engines[key]
         except KeyError:
@@ -110,7 +114,7 @@ def metadata(record: Any, name: str) -> sa.MetaData:
     """The models' ``MetaData`` of database ``name`` (an empty one for a bind with no models)."""
     db = record.db
     key = name or None
-    if _is_fsa3(db):
+    if is_fsa3(db):
         return db.metadatas.get(key) or sa.MetaData()
     # One MetaData for every bind: copy this bind's tables into a MetaData of their own.
     selected = sa.MetaData()

@@ -18,8 +18,7 @@ import functools
 import inspect
 from typing import Any, Callable
 
-#: The name of the default database (as in :mod:`.binds`).
-DEFAULT = ""
+from .binds import DEFAULT
 
 _ADAPTED = "_flask_migrate_per_database"
 
