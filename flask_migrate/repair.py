@@ -703,7 +703,8 @@ def run_convert_multidb(config: Config, stamp_binds: bool) -> None:
             "existing revisions were written for; set it before converting the folder"
         )
     engines = _engines(record, names)
-    default_url = engines[""].url.render_as_string(hide_password=False)
+    # Named with its own message if its URL is unusable (_engines keeps quiet about it).
+    default_url = binds.engine(record, "").url.render_as_string(hide_password=False)
     for name in names[1:]:
         engine = engines[name]
         if engine is not None and engine.url.render_as_string(hide_password=False) == default_url \
