@@ -270,6 +270,8 @@ def _connection_error(target: Database, error: Exception) -> MigrateError:
     reason = describe(error)
     if "password" in reason.lower() or "access denied" in reason.lower():
         advice = "check the user name and password in the URL"
+    elif target.engine.dialect.name == "sqlite":
+        advice = "check that the database file's folder exists and that you may write to it"
     else:
         advice = "check that the server is running and the URL is right"
     return MigrateError(
