@@ -3,6 +3,9 @@
 :class:`Config` is an Alembic ``Config`` that knows where this package's templates live (or a
 custom template folder).  :func:`build_config` makes the one ``Config`` every command runs with:
 the folder, the ``-x`` values and the objects env.py needs, passed through ``Config.attributes``.
+
+This module imports Alembic and :mod:`flask_migrate.errors` only: everything else in the
+package may import it.
 """
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ TEMPLATES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templa
 
 #: Keys of ``Config.attributes`` read by :mod:`flask_migrate.runtime`.
 ATTR_AUTOGENERATE = "flask_migrate.autogenerate"
-ATTR_EXTENSION = "flask_migrate.extension"
+#: The command's :class:`flask_migrate.folder.MigrationsFolder` (read once per command).
+ATTR_FOLDER = "flask_migrate.folder"
 #: The name of the command being run (``"upgrade"``, ...); the runtime locks only for writers.
 ATTR_COMMAND = "flask_migrate.command"
 #: The names of the databases to act on (``--bind``; ``"default"`` is the default database).
@@ -43,29 +47,18 @@ class Config(AlembicConfig):
     def get_template_directory(self) -> str:
         return self.template_directory or TEMPLATES_DIR
 
-    def set_section_option(self, section: str, name: str, value: str) -> None:
-        # env.py files written for SQLAlchemy 1.x pass str(engine.url), which SQLAlchemy 2
-        # masks: put the real URL back (see flask_migrate.legacy.real_url).
-        if name == "sqlalchemy.url" and isinstance(value, str):
-            from .legacy import real_url
-
-            value = real_url(value)
-        super().set_section_option(section, name, value)
-
 
 def build_config(
     directory: str,
     *,
     x_arg: Iterable[str] | None = None,
     autogenerate: bool = False,
-    extension: Any = None,
     command: str | None = None,
 ) -> Config:
     """Make the ``Config`` for the migrations folder ``directory``.
 
     :param x_arg: ``-x`` values, readable in env.py with ``context.get_x_argument()``.
     :param autogenerate: whether this run compares the models with the database.
-    :param extension: the application's ``app.extensions['migrate']`` record, if any.
     :param command: the command being run, for the runtime (see ``ATTR_COMMAND``).
     """
     # Alembic's default stream is the sys.stdout it saw at import; use today's, so that
@@ -82,7 +75,6 @@ def build_config(
     # ``Config.attributes`` instead.
     config.cmd_opts = argparse.Namespace(x=list(x_arg or ()), autogenerate=autogenerate)
     config.attributes[ATTR_AUTOGENERATE] = autogenerate
-    config.attributes[ATTR_EXTENSION] = extension
     config.attributes[ATTR_COMMAND] = command
     return config
 

@@ -3,12 +3,16 @@
 ``init_app`` stores a :class:`MigrateRecord` with the attributes env.py files written for
 Flask-Migrate 2.x-4.x read (``.migrate``, ``.db``, ``.directory``, ``.configure_args``,
 ``.metadata``) and registers the ``flask db`` group, whose module is imported only then.
+:func:`current_record` is the one way the rest of the package finds that record.
 """
 from __future__ import annotations
 
 from typing import Any, Callable
 
 from alembic.config import Config as AlembicConfig
+from flask import current_app, has_app_context
+
+from .errors import MigrateError
 
 ConfigureCallback = Callable[[AlembicConfig], AlembicConfig]
 
@@ -114,3 +118,23 @@ class Migrate:
             autogenerate="autogenerate" in (opts or ()),
         )
         return self.call_configure_callbacks(config)
+
+
+def current_record() -> MigrateRecord | None:
+    """The current application's ``app.extensions['migrate']``, or None (no application
+    context, or an application without ``Migrate``)."""
+    if not has_app_context():
+        return None
+    return current_app.extensions.get("migrate")
+
+
+def require_record() -> MigrateRecord:
+    """:func:`current_record`, or a :class:`~flask_migrate.errors.MigrateError` saying how to
+    add the extension."""
+    record = current_record()
+    if record is None:
+        raise MigrateError(
+            "this application has no Flask-Migrate extension; add 'Migrate(app, db)' or "
+            "'migrate.init_app(app, db)' where the app is created"
+        )
+    return record

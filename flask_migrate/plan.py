@@ -66,17 +66,10 @@ def _step(migration: Any) -> Step:
     return Step(revision.revision, message[0] if message else "", bool(migration.is_upgrade))
 
 
-def _database(config: Config, context: Any, index: int) -> tuple[str, str]:
-    """The name and masked URL of the database env.py is visiting."""
-    known = config.attributes.get(ATTR_DATABASE)
-    if known is not None:
-        return known
-    # An env.py that does not use our runtime: name the database by its place and URL.
-    from .runtime.binds import safe_url
-
-    connection = getattr(context, "connection", None)
-    url = safe_url(connection.engine.url) if connection is not None else "?"
-    return ("default" if index == 0 else f"database {index + 1}", url)
+def _database(config: Config) -> tuple[str, str]:
+    """The name and masked URL of the database env.py is visiting (set by the run's guard,
+    :mod:`flask_migrate.runtime.guard`, whichever env.py it is)."""
+    return config.attributes.get(ATTR_DATABASE) or ("default", "?")
 
 
 def collect(config: Config, steps: StepsFunction, report: Report) -> Report:
@@ -84,7 +77,7 @@ def collect(config: Config, steps: StepsFunction, report: Report) -> Report:
     script = ScriptDirectory.from_config(config)
 
     def record(current: Any, context: Any) -> list[Any]:
-        name, url = _database(config, context, len(report))
+        name, url = _database(config)
         current = tuple(current or ())
         report.append(DatabaseState(
             name, url, current, tuple(script.get_heads()),

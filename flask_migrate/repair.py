@@ -29,11 +29,10 @@ from typing import Any, Iterable
 import alembic
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
-from flask import current_app
-
-from . import legacy
 from .config import TEMPLATES_DIR, Config
 from .errors import MigrateError, UsageError, describe, translate
+from .extension import require_record
+from .folder import STRICT_DISPATCH, EnvPy, MigrationsFolder, ScriptTemplate
 from .runtime import binds
 
 ERROR, WARNING, NOTE = "error", "warning", "note"
@@ -79,8 +78,8 @@ class Diagnosis:
     """The state of one migrations folder against the installed stack."""
 
     folder: str
-    env: legacy.EnvPy | None
-    script: legacy.ScriptTemplate | None
+    env: EnvPy | None
+    script: ScriptTemplate | None
     template: str | None  # the stock template env.py should be; None if unknown
     facts: list[tuple[str, str]] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
@@ -109,14 +108,10 @@ def diagnose(config: Config) -> Diagnosis:
             f"no migrations folder at {folder}; run 'db init' to create one, or pass -d with "
             "its path"
         )
-    record = current_app.extensions.get("migrate")
-    if record is None:
-        raise MigrateError(
-            "this application has no Flask-Migrate extension; add 'Migrate(app, db)' or "
-            "'migrate.init_app(app, db)' where the app is created"
-        )
-    env = legacy.read_env(folder)
-    script = legacy.read_script_template(folder)
+    record = require_record()
+    # Read afresh: doctor diagnoses again after --fix rewrote the files.
+    files = MigrationsFolder(folder)
+    env, script = files.env, files.script_template
     revisions, unreadable = _read_revisions(config, folder)
     diagnosis = Diagnosis(folder, env, script, _template_for(env, script, revisions))
     names = binds.database_names(record, multidb=True)
@@ -151,7 +146,7 @@ def _stack() -> str:
     )
 
 
-def _script_kind(script: legacy.ScriptTemplate | None) -> str:
+def _script_kind(script: ScriptTemplate | None) -> str:
     if script is None:
         return "missing"
     shape = "multi-database" if script.multidb else "single database"
@@ -163,8 +158,8 @@ def _script_kind(script: legacy.ScriptTemplate | None) -> str:
 
 
 def _template_for(
-    env: legacy.EnvPy | None,
-    script: legacy.ScriptTemplate | None,
+    env: EnvPy | None,
+    script: ScriptTemplate | None,
     revisions: list[RevisionFile],
 ) -> str | None:
     """The stock template env.py should be: that of env.py's kind, else guessed from the rest."""
@@ -219,9 +214,6 @@ def _check_env(diagnosis: Diagnosis, record: Any, engines: dict[str, Any]) -> No
             )
         return
 
-    problem = legacy.bind_key_problem(env, record)
-    if problem:
-        diagnosis.add(ERROR, "env.py", problem.split(": ", 1)[1], rewrite, True)
     if "file_config" in env.constructs and not _has_logging_sections(diagnosis.folder):
         diagnosis.add(
             ERROR, "env.py", "it calls logging.config.fileConfig(), but alembic.ini has no "
@@ -240,20 +232,26 @@ def _check_env(diagnosis: Diagnosis, record: Any, engines: dict[str, Any]) -> No
             "use URLs such as sqlite+aiosqlite://, or replace env.py with the flask template",
         )
     diagnosis.add(
-        WARNING, "env.py", "it is a full env.py of an older Flask-Migrate: upgrades on SQLite "
-        "are not atomic, concurrent upgrades are not serialised"
-        + (", and its fileConfig() call resets the logging of any process that runs a command "
-           "in-process" if "file_config" in env.constructs else ""),
-        rewrite, True,
+        NOTE, "env.py", "it is a full env.py of an older Flask-Migrate; it keeps working, with "
+        "every guarantee (migration lock, atomic SQLite upgrades, progress, logging put back "
+        "after its fileConfig()), which the command establishes around it",
+        f"{_FIX} to replace it with the thin {template} env.py, whose hooks are easier to read "
+        "and change (the old file is kept)", True,
     )
     shims = []
     db = getattr(record.db, "__wrapped__", record.db)
-    if "get_engine_app" in env.constructs and legacy.is_fsa3(db):
+    if "get_engine_app" in env.constructs and binds.is_fsa3(db):
         shims.append("db.get_engine(app, bind) (gone in Flask-SQLAlchemy 3)")
+    if (
+        "bind_key_filter" in env.constructs and "metadatas" not in env.constructs
+        and binds.is_fsa3(db)
+    ):
+        shims.append("table.info['bind_key'] to find each bind's tables (not set by "
+                     "Flask-SQLAlchemy 3)")
     if "str_url" in env.constructs and not sa.__version__.startswith("1."):
         shims.append("str(engine.url) (password masked by SQLAlchemy 2)")
     if shims:
-        diagnosis.add(NOTE, "env.py", f"it calls {' and '.join(shims)}; Flask-Migrate keeps "
+        diagnosis.add(NOTE, "env.py", f"it uses {' and '.join(shims)}; Flask-Migrate keeps "
                       f"{'these' if len(shims) > 1 else 'this'} working")
     if env.own_code:
         diagnosis.add(
@@ -290,9 +288,11 @@ def _check_script(diagnosis: Diagnosis) -> None:
                       "would call", rewrite, True)
     elif multidb and not script.ours and (script.config_binds or script.strict_dispatch):
         diagnosis.add(
-            WARNING, "script.py.mako", "it is Flask-Migrate 2.x's multi-database template: it "
-            "lists the databases from SQLALCHEMY_BINDS and its revisions fail for a database "
-            "added later", rewrite, True,
+            NOTE, "script.py.mako", "it is Flask-Migrate 2.x's multi-database template: it "
+            "lists the databases from SQLALCHEMY_BINDS, so a database configured otherwise "
+            "(or the default database of an application with binds only) gets no functions in "
+            "new revisions; its revisions' dispatch is kept working for databases added later",
+            rewrite, True,
         )
 
 
@@ -377,7 +377,7 @@ def _revision_file(path: str, tree: ast.Module, text: str) -> RevisionFile:
         or upgrade.args.kwarg
     )
     return RevisionFile(
-        path, frozenset(functions), plain, bool(legacy.STRICT_DISPATCH.search(text))
+        path, frozenset(functions), plain, bool(STRICT_DISPATCH.search(text))
     )
 
 
@@ -418,7 +418,6 @@ def _check_databases(
     diagnosis: Diagnosis, names: list[str], engines: dict[str, Any],
     revisions: list[RevisionFile],
 ) -> None:
-    env = diagnosis.env
     multidb = diagnosis.template is not None and diagnosis.template.endswith("multidb")
     if not multidb:
         bind_names = [name for name in names if name]
@@ -443,42 +442,25 @@ def _check_databases(
                 "alembic_version table", "give each bind a database of its own",
             )
         seen.setdefault(key, name)
-    old_env = env is not None and not env.thin
+    # Revisions with a plain upgrade() (from before the folder had several databases) and
+    # revisions of 2.x's strict dispatch run per database whatever env.py is
+    # (flask_migrate.runtime.revisions), so a database they have no function for is no error.
     in_revisions = {
         function[len("upgrade_"):]
         for revision in revisions for function in revision.functions
         if function.startswith("upgrade_")
     }
-    plain = [os.path.basename(revision.path) for revision in revisions if revision.plain]
-    if plain and old_env:
-        diagnosis.add(
-            ERROR, "versions", f"{len(plain)} revisions ({_some(plain)}) have a plain upgrade() "
-            "from a single-database folder, which this env.py calls with engine_name and so "
-            "fails", f"{_FIX}: the current env.py runs them on the default database only", True,
-        )
     if not revisions:
         return
     for name in names:
         if name in in_revisions:
             continue
-        strict = [
-            os.path.basename(revision.path) for revision in revisions
-            if revision.strict_dispatch and f"upgrade_{name}" not in revision.functions
-        ]
         label = f"the bind '{name}'" if name else "the default database"
-        if strict and old_env:
-            diagnosis.add(
-                ERROR, "versions", f"{label} has no upgrade_{name}() in {len(strict)} revisions "
-                f"({_some(strict)}), whose Flask-Migrate 2.x dispatch fails for it with a "
-                "KeyError", f"{_FIX}: the current env.py skips a revision for a database it "
-                "has no functions for", True,
-            )
-        else:
-            diagnosis.add(
-                NOTE, "databases", f"{label} appears in no revision yet",
-                "'db upgrade' records the head revision in it without changes; then "
-                "'db migrate' writes a revision for its tables",
-            )
+        diagnosis.add(
+            NOTE, "databases", f"{label} appears in no revision yet",
+            "'db upgrade' records the head revision in it without changes; then "
+            "'db migrate' writes a revision for its tables",
+        )
     for name in sorted(in_revisions - set(names)):
         label = f"'{name}'" if name else "the default database"
         diagnosis.add(
@@ -690,12 +672,12 @@ def run_convert_multidb(config: Config, stamp_binds: bool) -> None:
             f"no migrations folder at {folder}; run 'db init' to create one, or pass -d with "
             "its path"
         )
-    env = legacy.read_env(folder)
+    env = MigrationsFolder(folder).env
     if env is not None and env.multidb and env.syntax_error is None:
         print(f"{os.path.relpath(folder)} is already a multi-database folder: nothing to do.",
               file=out)
         return
-    record = current_app.extensions["migrate"]
+    record = require_record()
     names = binds.database_names(record, multidb=True)
     if "" not in names:
         raise MigrateError(

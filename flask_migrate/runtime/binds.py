@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from ..errors import MigrateError
+from ..extension import require_record
 
 DEFAULT = ""
 
@@ -49,8 +50,8 @@ def is_fsa3(db: Any) -> bool:
 
 def database_names(record: Any = None, multidb: bool = True) -> list[str]:
     """Names of the databases to migrate: ``""`` (if configured) and then every bind."""
-    if record is None:
-        record = current_app.extensions["migrate"]
+    if record is None:  # as the multi-database script.py.mako calls it
+        record = require_record()
     db = record.db
     if is_fsa3(db):
         keys = list(db.engines)

@@ -18,13 +18,14 @@ import json
 import os
 from typing import Any, Callable, Iterable, Iterator
 
+from .._alembic import version_locations
+
 MEMO_NAME = "flask_migrate_heads.json"
 _FORMAT = 1
 
 
 def _revision_files(script: Any) -> Iterator[str]:
-    for location in script._version_locations:
-        location = str(location)
+    for location in version_locations(script):
         if not os.path.isdir(location):
             continue
         if script.recursive_version_locations:
@@ -52,7 +53,7 @@ def fingerprint(script: Any) -> str | None:
 
 
 def _memo_path(script: Any) -> str | None:
-    locations = [str(location) for location in script._version_locations]
+    locations = version_locations(script)
     return os.path.join(locations[0], "__pycache__", MEMO_NAME) if locations else None
 
 

@@ -1,9 +1,10 @@
 """One migration at a time per database: the lock every writing run takes before it reads.
 
 Replicas that start together all run ``db upgrade``.  Each takes this lock on its migration
-connection before Alembic reads the current revision, and releases it when its run is over, so
-the runs happen one after another: the first applies the revisions, the others find the database
-at head and do nothing.
+connection before Alembic reads the current revision (when env.py configures Alembic with that
+connection, see :mod:`.guard`), and releases it when env.py is done with the connection (it
+goes back to its pool, after env.py's last commit), so the runs happen one after another: the
+first applies the revisions, the others find the database at head and do nothing.
 
 - PostgreSQL: a session-level advisory lock (``pg_try_advisory_lock``);
 - MySQL and MariaDB: a named lock (``GET_LOCK``);
@@ -15,16 +16,18 @@ at head and do nothing.
   the write lock is all there is.
 
 The wait is bounded: ``FLASK_MIGRATE_LOCK_TIMEOUT`` seconds (default 600), or the
-``lock_timeout`` argument of ``run_migrations``.  A run that waits says so once.
+``lock_timeout`` of ``Migrate(...)`` or of ``run_migrations``.  A run that waits says so once.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import os
+import re
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import sqlalchemy as sa
 
@@ -35,6 +38,9 @@ logger = logging.getLogger("flask_migrate")
 #: Environment variable: how many seconds a run waits for another run's lock.
 TIMEOUT_ENV = "FLASK_MIGRATE_LOCK_TIMEOUT"
 DEFAULT_TIMEOUT = 600.0
+
+# Lock names that can be written into SQL as they are; others are hashed.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_:./$-]+")
 
 # How often a waiting run asks again, in seconds.
 _POLL = 0.2
@@ -63,13 +69,15 @@ def lock_name(version_table: str, schema: str | None, database: str | None = Non
     """The name of the lock that guards one version table of one database.
 
     MySQL's named locks are server-wide, so the name includes the database: two applications
-    on one server do not wait for each other.  (MySQL allows 64 characters.)
+    on one server do not wait for each other.  (MySQL allows 64 characters.)  A name too long,
+    or with characters other than letters, digits and ``_:./$-``, is hashed, so that it can be
+    written into SQL as it is.
     """
     table = f"{schema}.{version_table}" if schema else version_table
     if database:
         table = f"{database}/{table}"
     name = f"flask_migrate:{table}"
-    if len(name) > 64:
+    if len(name) > 64 or not _PLAIN_NAME.fullmatch(name):
         name = "flask_migrate:" + hashlib.sha256(table.encode()).hexdigest()[:40]
     return name
 
@@ -109,41 +117,41 @@ class Waiter:
 
 
 def _scalar(connection: Any, sql: str, **params: Any) -> Any:
-    # Its own short transaction: a session-level lock outlives it, and Alembic then starts
-    # from a connection that is not inside a transaction.
+    if connection.in_transaction():
+        # env.py began the transaction itself (the multi-database env.py of Flask-Migrate
+        # 2.x-4.x does, before configuring): a session-level lock is taken inside it all the
+        # same, and outlives it.
+        return connection.execute(sa.text(sql), params).scalar()
+    # Its own short transaction, so that Alembic starts from a connection outside one.
     with connection.begin():
         return connection.execute(sa.text(sql), params).scalar()
 
 
-@contextlib.contextmanager
-def migration_lock(connection: Any, label: str, name: str, timeout: float) -> Iterator[None]:
-    """Hold the migration lock of PostgreSQL, MySQL/MariaDB or a SQLite file for the block.
+#: Releases a lock, given the driver's connection it was taken on.
+Release = Callable[[Any], None]
 
-    Other dialects have none.
+
+def acquire(connection: Any, label: str, name: str, timeout: float) -> Release | None:
+    """Take the migration lock of PostgreSQL, MySQL/MariaDB or a SQLite file on ``connection``.
+
+    Returns how to release it, from the driver's connection (the lock is released when that
+    connection goes back to its pool, after env.py's last commit); None for dialects without
+    one.  Waits at most ``timeout`` seconds for another run.
     """
     dialect = connection.dialect.name
     waiter = Waiter(label, timeout)
     if dialect == "postgresql":
         key = _advisory_key(name)
         waiter.wait(lambda: bool(_scalar(connection, "SELECT pg_try_advisory_lock(:k)", k=key)))
-        release = "SELECT pg_advisory_unlock(:k)"
-        params: dict[str, Any] = {"k": key}
-    elif dialect in ("mysql", "mariadb"):
+        return functools.partial(_release, f"SELECT pg_advisory_unlock({key})")
+    if dialect in ("mysql", "mariadb"):
         # Without waiting on the server, so that our own loop says it waits and keeps time.
         waiter.wait(lambda: _scalar(connection, "SELECT GET_LOCK(:n, 0)", n=name) == 1)
-        release = "SELECT RELEASE_LOCK(:n)"
-        params = {"n": name}
-    elif dialect == "sqlite":
-        with _sqlite_run_lock(connection.engine.url, waiter):
-            yield
-        return
-    else:
-        yield
-        return
-    try:
-        yield
-    finally:
-        _release(connection, release, params)
+        # lock_name() makes names of quote-free characters only.
+        return functools.partial(_release, f"SELECT RELEASE_LOCK('{name}')")
+    if dialect == "sqlite":
+        return _sqlite_run_lock(connection.engine.url, waiter)
+    return None
 
 
 def sqlite_lock_path(url: Any) -> str | None:
@@ -155,17 +163,15 @@ def sqlite_lock_path(url: Any) -> str | None:
     return f"{database}-migrate-lock"
 
 
-@contextlib.contextmanager
-def _sqlite_run_lock(url: Any, waiter: Waiter) -> Iterator[None]:
-    """Hold an exclusive ``flock()`` on the database's lock file for the block."""
+def _sqlite_run_lock(url: Any, waiter: Waiter) -> Release | None:
+    """Take an exclusive ``flock()`` on the database's lock file; None where there is none."""
     path = sqlite_lock_path(url)
     try:
         import fcntl
     except ImportError:  # Windows: SQLite's write lock is all there is
         path = None
     if path is None:
-        yield
-        return
+        return None
     lock_file: str = path
     held: list[int] = []
 
@@ -189,22 +195,25 @@ def _sqlite_run_lock(url: Any, waiter: Waiter) -> Iterator[None]:
             os.close(descriptor)
 
     waiter.wait(attempt)
-    try:
-        yield
-    finally:
+
+    def release(raw: Any) -> None:
         with contextlib.suppress(OSError):
             os.unlink(lock_file)
         os.close(held[0])
 
+    return release
 
-def _release(connection: Any, sql: str, params: dict[str, Any]) -> None:
-    try:
-        transaction = connection.get_transaction()
-        if transaction is not None and transaction.is_active:
-            transaction.rollback()
-        _scalar(connection, sql, **params)
-    except sa.exc.SQLAlchemyError:
-        # A connection that broke takes its session, and the lock, with it.  Make sure it is
-        # not handed out again by the pool.
-        with contextlib.suppress(sa.exc.SQLAlchemyError):
-            connection.invalidate()
+
+def _release(sql: str, raw: Any) -> None:
+    """Run ``sql`` on the driver's connection ``raw`` and end the transaction it may begin.
+
+    A connection that broke took its session, and the lock, with it: nothing to do then.
+    """
+    with contextlib.suppress(Exception):
+        cursor = raw.cursor()
+        try:
+            cursor.execute(sql)
+            cursor.fetchall()
+        finally:
+            cursor.close()
+        raw.rollback()

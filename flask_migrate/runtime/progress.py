@@ -31,8 +31,6 @@ class Progress:
         self.last: str | None = None
         self.started = time.perf_counter()
         self.step_started = self.started
-        #: The revision being applied when the run stopped, if it did not finish.
-        self.in_progress: Any = None
 
     def wrap(self, fn: Callable[..., Iterable[Any]]) -> Callable[..., Iterator[Any]]:
         """Alembic's step generator, noting when each step starts."""
@@ -41,16 +39,13 @@ class Progress:
             self.started = self.step_started = time.perf_counter()
             self.first = ",".join(heads) if heads else "base"
             for step in fn(heads, context):
-                self.in_progress = step
                 self.step_started = time.perf_counter()
                 yield step
-            self.in_progress = None
 
         return steps
 
     def applied(self, *, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
         """Alembic's ``on_version_apply`` callback."""
-        self.in_progress = None
         duration = time.perf_counter() - self.step_started
         if step.is_stamp:
             self.kind = "stamp"

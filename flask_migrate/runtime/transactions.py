@@ -8,11 +8,12 @@ SQLite
     taken before Alembic reads the current revision), and tell Alembic the DDL is transactional.
     The whole run is then one transaction, or one per revision with
     ``transaction_per_migration=True``; ``autocommit_block()`` still runs its statements outside.
-    The connection is put back as it was before it returns to the application's pool.
+    The connection is put back as it was when it returns to the application's pool.
 
 PostgreSQL
     DDL is transactional, but one transaction for thousands of new tables runs out of lock slots
-    (``max_locks_per_transaction``).  Unless the application chose otherwise, each revision gets
+    (``max_locks_per_transaction``).  Unless the application (or env.py) chose otherwise, or
+    env.py runs every revision in a transaction of its own making, each revision gets
     its own transaction, committed without waiting for the disk (``synchronous_commit = off``),
     and a last synchronous commit makes the whole run durable before the command returns.  A crash
     in between loses at most some whole revisions, never part of one.
@@ -20,7 +21,7 @@ PostgreSQL
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -31,7 +32,8 @@ from .locks import Waiter
 _SQLITE_BUSY_MS = 200
 
 
-def _dbapi_connection(connection: Any) -> Any:
+def dbapi_connection(connection: Any) -> Any:
+    """The driver's connection under a SQLAlchemy ``Connection``."""
     fairy = connection.connection
     return getattr(fairy, "dbapi_connection", None) or fairy.connection
 
@@ -41,17 +43,23 @@ def _dbapi_module(connection: Any) -> Any:
     return getattr(dialect, "loaded_dbapi", None) or dialect.dbapi
 
 
-@contextlib.contextmanager
+#: Puts a driver's connection back as it was, when it goes back to its pool.
+Restore = Callable[[Any], None]
+
+
 def sqlite_transactions(
     connection: Any, *, label: str, writes: bool, timeout: float
-) -> Iterator[dict[str, Any]]:
-    """Run the block with real SQLite transactions on ``connection``.
+) -> tuple[dict[str, Any], Restore]:
+    """Give ``connection`` real SQLite transactions from now on.
 
     :param writes: start transactions with ``BEGIN IMMEDIATE`` (the write lock), waiting at
         most ``timeout`` seconds for another writer; else with a plain ``BEGIN``.
-    Yields the extra ``configure()`` arguments the run needs.
+    Returns the extra ``configure()`` arguments the run needs, and how to put the driver's
+    connection back as it was.  When env.py has already begun a transaction on the connection
+    (as the multi-database env.py of Flask-Migrate 2.x-4.x does, before configuring), it is
+    made a real one at once.
     """
-    raw = _dbapi_connection(connection)
+    raw = dbapi_connection(connection)
     locked_error = _dbapi_module(connection).OperationalError
     saved_isolation = raw.isolation_level
     cursor = raw.cursor()
@@ -83,43 +91,48 @@ def sqlite_transactions(
     raw.isolation_level = None
     cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_MS if writes else saved_busy}")
     event.listen(connection, "begin", begin)
-    try:
-        yield {"transactional_ddl": True}
-    finally:
-        event.remove(connection, "begin", begin)
+    if connection.in_transaction():
+        begin(connection)
+
+    def restore(driver_connection: Any) -> None:
         with contextlib.suppress(Exception):
-            if connection.in_transaction():
-                connection.get_transaction().rollback()
+            event.remove(connection, "begin", begin)
+        # Each step on its own: one that fails (a closed connection) must not skip the next.
+        with contextlib.suppress(Exception):
+            driver_connection.rollback()  # only ever needed when env.py did not end its own
+        with contextlib.suppress(Exception):
             cursor.execute(f"PRAGMA busy_timeout = {int(saved_busy)}")
             cursor.close()
-            raw.isolation_level = saved_isolation
+        with contextlib.suppress(Exception):
+            driver_connection.isolation_level = saved_isolation
+
+    return {"transactional_ddl": True}, restore
 
 
-@contextlib.contextmanager
-def postgresql_transactions(
-    connection: Any, options: Mapping[str, Any]
-) -> Iterator[dict[str, Any]]:
+def postgresql_transactions(connection: Any) -> tuple[dict[str, Any], Restore]:
     """One transaction per revision, committed asynchronously, then flushed once at the end.
 
-    Does nothing when the application set ``transaction_per_migration`` itself.
+    Returns the extra ``configure()`` arguments, and what makes the run durable (a last
+    synchronous commit) and resets the session, from the driver's connection.
     """
-    if "transaction_per_migration" in options:
-        yield {}
-        return
     _execute(connection, "SET synchronous_commit TO off")
-    try:
-        yield {"transaction_per_migration": True}
-    finally:
-        with contextlib.suppress(sa.exc.SQLAlchemyError):
-            transaction = connection.get_transaction()
-            if transaction is not None and transaction.is_active:
-                transaction.rollback()
-            # A transaction that writes (it takes an id) and commits synchronously waits
-            # until the log is on disk up to its own commit, so every revision before it too.
-            with connection.begin():
-                connection.execute(sa.text("SET LOCAL synchronous_commit TO on"))
-                connection.execute(sa.text("SELECT txid_current()"))
-            _execute(connection, "RESET synchronous_commit")
+
+    def restore(driver_connection: Any) -> None:
+        # A transaction that writes (it takes an id) and commits synchronously waits until the
+        # log is on disk up to its own commit, so every revision before it too.
+        with contextlib.suppress(Exception):
+            cursor = driver_connection.cursor()
+            try:
+                cursor.execute("SET LOCAL synchronous_commit TO on")
+                cursor.execute("SELECT txid_current()")
+                cursor.fetchall()
+                driver_connection.commit()
+                cursor.execute("RESET synchronous_commit")
+                driver_connection.commit()
+            finally:
+                cursor.close()
+
+    return {"transaction_per_migration": True}, restore
 
 
 def _execute(connection: Any, sql: str) -> None:

@@ -1,0 +1,326 @@
+"""The guarantees of a migration run, established by the command around whatever env.py does.
+
+A migrations folder's env.py may be one of our thin templates, a full env.py that Flask-Migrate
+1.x-4.x generated years ago, or one its owners edited by hand.  Whichever it is, it ends up
+calling ``context.configure(connection=...)`` once per database and then
+``context.run_migrations()``.  While a command runs, :func:`guarded` stands between those
+calls and Alembic (see :func:`flask_migrate._alembic.install_environment_hooks`), so that for
+every connection env.py configures:
+
+- a run that changes the database takes the migration lock first (:mod:`.locks`), before
+  Alembic reads the current revision, and waits a bounded time for another run;
+- SQLite gets real transactions, PostgreSQL one transaction per revision with a durable end
+  (:mod:`.transactions`);
+- each revision applied is logged with its duration, and a summary once the command succeeded
+  (:mod:`.progress`); ``upgrade`` to the heads answers from the heads memo (:mod:`.headcache`);
+- a command that only reads leaves the version table alone (``dont_mutate``);
+- the database being visited is known by name and masked URL, for reports and errors;
+- the logging configuration is left alone: what an old env.py's ``fileConfig()`` changed is
+  undone (:class:`_LoggingState`);
+- the connection goes back to its pool as it was (lock released, driver settings restored)
+  when env.py is done with it, after its last commit.
+
+Revisions of a multi-database folder run once per database (:mod:`.revisions`).
+
+An env.py that must go without sets ``context.config.attributes["flask_migrate.guarantees"]
+= False`` before it configures Alembic (:data:`OPT_OUT`).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any, Callable, Iterator
+
+from sqlalchemy import event
+
+from .. import _alembic
+from ..config import ATTR_COMMAND, ATTR_DATABASE
+from .binds import DEFAULT, safe_url
+from .headcache import upgrade_to_heads
+from .locks import acquire, lock_name, lock_timeout
+from .progress import Progress
+from .transactions import Restore, dbapi_connection, postgresql_transactions, sqlite_transactions
+
+logger = logging.getLogger("flask_migrate")
+
+#: ``Config.attributes`` key of the :class:`RunGuard` of the command in progress.
+ATTR_GUARD = "flask_migrate.guard"
+#: ``Config.attributes`` key an env.py sets to False to run without the guarantees.
+OPT_OUT = "flask_migrate.guarantees"
+
+#: Commands (``Config.attributes["flask_migrate.command"]``) that only read the database: they
+#: take no migration lock.  Any other command, or none named, is treated as one that writes.
+READ_ONLY_COMMANDS = frozenset(
+    {"current", "check", "migrate", "revision", "history", "heads", "branches", "show", "status",
+     "plan"}
+)
+
+
+def writes(config: Any) -> bool:
+    """Whether the command running with ``config`` changes the database."""
+    return config.attributes.get(ATTR_COMMAND) not in READ_ONLY_COMMANDS
+
+
+def database_of_token(token: str | None) -> str | None:
+    """The database a revision token names (``users_upgrades`` -> ``users``, ``upgrades`` ->
+    the default database), or None for a token of another form."""
+    if token in (None, "upgrades"):
+        return DEFAULT
+    if token.endswith("_upgrades"):
+        return token[: -len("_upgrades")]
+    return None
+
+
+class _LoggingState:
+    """The logging configuration before env.py ran, to undo what its ``fileConfig()`` did.
+
+    The full env.py of Flask-Migrate 1.x-4.x calls ``logging.config.fileConfig()``, which
+    disables every logger the application had (ours too) and replaces the handlers of the
+    root logger.  Loggers it disabled are enabled again as soon as env.py configures Alembic,
+    so that progress and the application's own messages still show; once the command is over,
+    every logger is put back exactly as it was.
+    """
+
+    def __init__(self) -> None:
+        self.root = logging.getLogger()
+        self.saved = {name: self._state(logger) for name, logger in self._loggers()}
+        self.saved_root = self._state(self.root)
+
+    @staticmethod
+    def _loggers() -> list[tuple[str, logging.Logger]]:
+        return [
+            (name, logger) for name, logger in list(logging.Logger.manager.loggerDict.items())
+            if isinstance(logger, logging.Logger)
+        ]
+
+    @staticmethod
+    def _state(logger: logging.Logger) -> tuple[Any, ...]:
+        return logger.level, list(logger.handlers), logger.propagate, logger.disabled
+
+    def enable_again(self) -> None:
+        """Enable the loggers that were enabled before env.py ran."""
+        for name, logger in self._loggers():
+            state = self.saved.get(name)
+            if state is not None and not state[3]:
+                logger.disabled = False
+
+    def restore(self) -> None:
+        """Put every logger back as it was; those made since get the defaults."""
+        for name, logger in self._loggers():
+            level, handlers, propagate, disabled = self.saved.get(name, (0, [], True, False))
+            logger.setLevel(level)
+            logger.handlers[:] = handlers
+            logger.propagate = propagate
+            logger.disabled = disabled
+        level, handlers, _, _ = self.saved_root
+        self.root.setLevel(level)
+        self.root.handlers[:] = handlers
+
+
+class Visit:
+    """One database env.py configured Alembic for, and what to undo when env.py is done."""
+
+    def __init__(self, label: str, multidb: bool, connection: Any) -> None:
+        self.label = label
+        self.connection = connection
+        self.raw = dbapi_connection(connection)
+        self.progress = Progress(label, multidb)
+        self.restores: list[Restore] = []
+        self.done = False
+
+    def finish(self, raw: Any) -> None:
+        """Undo, last first, what was set up; ``raw`` is the driver's connection."""
+        if self.done:
+            return
+        self.done = True
+        for restore in reversed(self.restores):
+            restore(raw)
+
+
+class RunGuard:
+    """The guarantees for one command's runs of env.py (see the module's documentation)."""
+
+    def __init__(self, config: Any, lock_timeout_setting: Any = None) -> None:
+        self.config = config
+        self.command = config.attributes.get(ATTR_COMMAND)
+        self.writes = writes(config)
+        self.lock_timeout_setting = lock_timeout_setting
+        self.visits: list[Visit] = []
+        self._pools: list[tuple[Any, Callable[..., None]]] = []
+        self._steps: Any = None
+        self._steps_known = False
+        self._logging = _LoggingState()
+
+    # -- the hooks ------------------------------------------------------------------------------
+
+    def configure(self, environment: Any, original: Callable[..., None], kwargs: dict) -> None:
+        """``context.configure(**kwargs)``, with the guards of the connection it names."""
+        self._logging.enable_again()
+        timeout_setting = kwargs.pop("lock_timeout", self.lock_timeout_setting)
+        options = _alembic.context_options(environment)
+        token = kwargs.get("upgrade_token", options.get("upgrade_token"))
+        name = database_of_token(token)
+        multidb = token not in (None, "upgrades")
+        label = (name or "default") if name is not None else str(token)
+        connection = kwargs.get("connection")
+        url = connection.engine.url if connection is not None else kwargs.get("url")
+        self.config.attributes[ATTR_DATABASE] = (label, safe_url(url) if url else "?")
+        if connection is None or environment.is_offline_mode():
+            original(**kwargs)
+            return
+        visit = Visit(label, multidb, connection)
+        self.visits.append(visit)
+        self._watch(connection)
+        try:
+            self._establish(environment, visit, kwargs, options, timeout_setting)
+        except BaseException:
+            visit.finish(visit.raw)
+            raise
+        original(**kwargs)
+
+    def run_migrations(
+        self, environment: Any, original: Callable[..., None], kwargs: dict
+    ) -> None:
+        """``context.run_migrations(**kwargs)``; per database in a multi-database folder."""
+        if "engine_name" in kwargs:
+            # Old revisions (plain upgrade(), or 2.x's strict dispatch) run per database.
+            from .revisions import run_per_database
+
+            run_per_database(environment.script)
+        original(**kwargs)
+
+    # -- guards ---------------------------------------------------------------------------------
+
+    def _establish(
+        self, environment: Any, visit: Visit, kwargs: dict, options: dict, timeout_setting: Any
+    ) -> None:
+        connection = visit.connection
+        dialect = connection.dialect.name
+        # Read only by a run that takes the lock: a bad value must not stop 'current'.
+        timeout = lock_timeout(timeout_setting) if self.writes else 0.0
+        if self.writes:
+            version_table = kwargs.get("version_table") or options.get("version_table")
+            schema = kwargs.get("version_table_schema") or options.get("version_table_schema")
+            name = lock_name(
+                version_table or "alembic_version", schema, connection.engine.url.database
+            )
+            release = acquire(connection, visit.label, name, timeout)
+            if release is not None:
+                visit.restores.append(release)
+        if dialect == "sqlite":
+            extra, restore = sqlite_transactions(
+                connection, label=visit.label, writes=self.writes, timeout=timeout
+            )
+            visit.restores.append(restore)
+            kwargs.update(extra)
+        elif (
+            dialect == "postgresql" and self.writes and "transaction_per_migration" not in kwargs
+            and not connection.in_transaction()
+        ):
+            extra, restore = postgresql_transactions(connection)
+            visit.restores.append(restore)
+            kwargs.update(extra)
+        if not self.writes:
+            # A reader leaves the database alone: Alembic's autogenerate and check would create
+            # the version table.
+            kwargs.setdefault("dont_mutate", True)
+            return
+        callbacks = kwargs.get("on_version_apply") or ()
+        if callable(callbacks):
+            callbacks = (callbacks,)
+        kwargs["on_version_apply"] = (*callbacks, visit.progress.applied)
+        steps = self._steps_function(environment, options)
+        if steps is not None:
+            options["fn"] = visit.progress.wrap(steps)
+
+    def _steps_function(self, environment: Any, options: dict) -> Any:
+        """The command's own step generator, before any visit replaced it; for ``upgrade`` to
+        the heads, one that knows from a memo when there is nothing to do."""
+        if not self._steps_known:
+            self._steps_known = True
+            steps = options.get("fn")
+            if (
+                steps is not None
+                and self.command == "upgrade"
+                and options.get("destination_rev") in ("head", "heads")
+            ):
+                steps = upgrade_to_heads(environment.script, steps)
+            self._steps = steps
+        return self._steps
+
+    def _watch(self, connection: Any) -> None:
+        """Finish a visit when its connection goes back to the pool (after env.py's commit)."""
+        pool = connection.engine.pool
+        if any(watched is pool for watched, _ in self._pools):
+            return
+
+        def checkin(raw: Any, record: Any) -> None:
+            for visit in self.visits:
+                if visit.raw is raw and not visit.done:
+                    visit.finish(raw)
+
+        event.listen(pool, "checkin", checkin)
+        self._pools.append((pool, checkin))
+
+    # -- the end --------------------------------------------------------------------------------
+
+    def close(self, succeeded: bool) -> None:
+        """Finish every visit env.py left open, stop watching pools; summaries if it worked."""
+        for visit in self.visits:
+            visit.finish(visit.raw)
+        for pool, checkin in self._pools:
+            with contextlib.suppress(Exception):
+                event.remove(pool, "checkin", checkin)
+        self._pools.clear()
+        if succeeded:
+            for visit in self.visits:
+                visit.progress.summary()
+        self._logging.restore()
+
+
+def _configure_hook(environment: Any, original: Callable[..., None], kwargs: dict) -> None:
+    guard = _guard_of(environment.config)
+    if guard is None:
+        original(**kwargs)
+    else:
+        guard.configure(environment, original, kwargs)
+
+
+def _run_hook(environment: Any, original: Callable[..., None], kwargs: dict) -> None:
+    guard = _guard_of(environment.config)
+    if guard is None:
+        original(**kwargs)
+    else:
+        guard.run_migrations(environment, original, kwargs)
+
+
+def _guard_of(config: Any) -> RunGuard | None:
+    attributes = getattr(config, "attributes", {})
+    if attributes.get(OPT_OUT) is False:
+        return None
+    return attributes.get(ATTR_GUARD)
+
+
+@contextlib.contextmanager
+def guarded(config: Any, lock_timeout_setting: Any = None) -> Iterator[RunGuard]:
+    """Establish the guarantees for every run of env.py with ``config`` inside the block.
+
+    Re-entrant: inside a block that already guards ``config`` it adds nothing.
+
+    :param lock_timeout_setting: the application's ``lock_timeout`` (``Migrate(...)``), used
+        when env.py does not pass one to ``configure()``.
+    """
+    current = config.attributes.get(ATTR_GUARD)
+    if current is not None:
+        yield current
+        return
+    _alembic.install_environment_hooks(_configure_hook, _run_hook)
+    guard = RunGuard(config, lock_timeout_setting)
+    config.attributes[ATTR_GUARD] = guard
+    succeeded = False
+    try:
+        yield guard
+        succeeded = True
+    finally:
+        del config.attributes[ATTR_GUARD]
+        guard.close(succeeded)
