@@ -133,17 +133,27 @@ def columns(url: str, table: str) -> dict[str, Any]:
         engine.dispose()
 
 
+#: The version tables the tests' migrations folders use: Alembic's default, and the one of the
+#: customised Flask-Migrate folders in tests/legacy_repos/generations.
+VERSION_TABLES = ("alembic_version", "schema_history")
+
+
 def versions(url: str) -> set[str]:
-    """The revisions recorded in ``alembic_version`` (empty when the table is absent)."""
-    if "alembic_version" not in tables(url):
-        return set()
+    """The revisions recorded in the version table (``alembic_version``, or ``schema_history``
+    for the folders that use it); empty when there is none."""
+    present = [table for table in VERSION_TABLES if table in tables(url)]
+    found: set[str] = set()
+    if not present:
+        return found
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as connection:
-            rows = connection.execute(sa.text("SELECT version_num FROM alembic_version"))
-            return {row[0] for row in rows}
+            for table in present:
+                rows = connection.execute(sa.text(f"SELECT version_num FROM {table}"))
+                found |= {row[0] for row in rows}
     finally:
         engine.dispose()
+    return found
 
 
 def sqlite_url(path: Path) -> str:

@@ -5,24 +5,61 @@ The guarantee tests use ``tests/apps/guarded``, an application whose schema come
 revision files: :func:`write_revision` writes them with exactly the operations a scenario needs
 (a failure halfway, a sleep, an ``autocommit_block()``), so that nothing depends on what
 autogenerate happens to produce.  The migrations folder itself is made once per session by the
-real ``flask db init`` (the ``migrations_folder`` fixture, which a test module imports), then
-copied into each test's project by :func:`guarded_project`.
+real ``flask db init`` (the ``migrations_folder`` fixture, which a test module imports), or is
+one of every generation of the original Flask-Migrate (``any_migrations_folder``, over
+:data:`FOLDER_KINDS`), then copied into each test's project by :func:`guarded_project`.
 """
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import APPS, Project, Result, sqlite_url, tables, versions
+from tests.conftest import APPS, VERSION_TABLES, Project, Result, sqlite_url, tables, versions
+from tests.folders import GENERATIONS, SINGLE, install
 from tests.workflow_helpers import error_lines
 
 #: The backends of the guarantee tests; PostgreSQL and MariaDB come from tests/servers.py.
 BACKENDS = ("sqlite", "postgresql", "mariadb")
+#: The migrations folders the guarantees are tested on: the one ``flask db init`` makes
+#: ("stock"), and one of every generation of the original Flask-Migrate, customised ones
+#: included (tests/folders.py): the guarantees come from the command, not from env.py.
+FOLDER_KINDS = ("stock", *SINGLE)
+#: The kinds the tests on database servers run on, to keep the suite fast: the stock folder and
+#: three generations that between them have every way an old env.py connects (an engine of its
+#: own from the raw configured URL, with try/finally, in fm1; the application's engine and
+#: conf_args in fm4) and configures Alembic (explicit keywords, include_object, another version
+#: table in fm26-custom).  SQLite runs every kind.
+SERVER_FOLDER_KINDS = ("stock", "fm1", "fm26-custom", "fm4")
+
+
+def kinds_and(values: Sequence[Any], backend_of: Any = lambda value: value) -> list[Any]:
+    """``(kind, *value)`` for every folder kind on SQLite, for the server sample otherwise.
+
+    :param backend_of: the backend (``sqlite``, ``postgresql``, ``mariadb``) of a value.
+    """
+    combined = []
+    for value in values:
+        kinds = FOLDER_KINDS if backend_of(value) == "sqlite" else SERVER_FOLDER_KINDS
+        parts = value if isinstance(value, tuple) else (value,)
+        combined += [pytest.param(kind, *parts, id=f"{kind}-{_id(parts)}") for kind in kinds]
+    return combined
+
+
+def _id(parts: tuple[Any, ...]) -> str:
+    return str(parts[-1])  # a value, or a case whose last item is its name
+
+
+def kinds_with_fronts() -> list[Any]:
+    """``(kind, front)`` for every folder kind, the two front-ends taking turns."""
+    return [(kind, ("flask", "script")[index % 2]) for index, kind in enumerate(FOLDER_KINDS)]
 
 _REVISION = '''"""{message}"""
 import os
@@ -93,7 +130,7 @@ def fail_when(variable: str, value: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def migrations_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def stock_migrations_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrations folder made by ``flask db init`` for the guarded app, once per session."""
     path = tmp_path_factory.mktemp("guarded-init")
     shutil.copytree(APPS / "guarded", path / "app")
@@ -106,6 +143,35 @@ def migrations_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = project.run("flask", "init")
     assert result.returncode == 0, str(result)
     return project.migrations
+
+
+@pytest.fixture
+def migrations_folder(stock_migrations_folder: Path) -> Path:
+    """The stock migrations folder (``flask db init``)."""
+    return stock_migrations_folder
+
+
+@pytest.fixture(params=FOLDER_KINDS)
+def folder_kind(request: pytest.FixtureRequest) -> str:
+    """A kind of migrations folder (see :data:`FOLDER_KINDS`)."""
+    return request.param
+
+
+@pytest.fixture
+def any_migrations_folder(
+    folder_kind: str, stock_migrations_folder: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A migrations folder of each kind in turn: the stock one, then each generation's."""
+    if folder_kind == "stock":
+        return stock_migrations_folder
+    path = tmp_path_factory.mktemp(folder_kind) / "migrations"
+    install(folder_kind, path)
+    return path
+
+
+def version_table(kind: str) -> str:
+    """The version table the migrations folder of ``kind`` records revisions in."""
+    return "alembic_version" if kind == "stock" else GENERATIONS[kind].version_table
 
 
 def guarded_project(make_project, migrations_folder: Path, url: str | None, **env: str) -> Project:
@@ -128,8 +194,8 @@ def database_url(backend: str, request: pytest.FixtureRequest) -> str | None:
 
 
 def state(url: str) -> tuple[set[str], set[str]]:
-    """``(tables other than alembic_version, revisions in alembic_version)`` at ``url``."""
-    return tables(url) - {"alembic_version"}, versions(url)
+    """``(tables other than the version table, revisions in the version table)`` at ``url``."""
+    return tables(url) - set(VERSION_TABLES), versions(url)
 
 
 def scalars(url: str, sql: str) -> list:
@@ -168,3 +234,15 @@ def progress_lines(result: Result, *starts: str) -> list[str]:
         if marker and message.startswith(starts):
             found.append(message)
     return found
+
+
+def run_python(project: Project, script: Path) -> Result:
+    """Run ``script`` with this interpreter in the project's folder and environment."""
+    command = [sys.executable, str(script)]
+    completed = subprocess.run(
+        command, cwd=project.path, env={**os.environ, **project.env}, capture_output=True,
+        text=True, timeout=120,
+    )
+    result = Result(command, completed.returncode, completed.stdout, completed.stderr)
+    assert result.returncode == 0, str(result)
+    return result

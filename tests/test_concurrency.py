@@ -31,13 +31,19 @@ from flask_migrate.runtime import locks
 from tests.conftest import Project
 from tests.guarantee_helpers import (
     BACKENDS,
+    SERVER_FOLDER_KINDS,
     create_table,
     database_url,
     guarded_project,
+    kinds_and,
+    any_migrations_folder,  # noqa: F401  (a fixture)
+    folder_kind,  # noqa: F401  (a fixture)
     migrations_folder,  # noqa: F401  (a fixture)
+    stock_migrations_folder,  # noqa: F401  (a fixture)
     progress_lines,
     scalars,
     state,
+    version_table,
     write_revision,
 )
 from tests.workflow_helpers import add_to_env_py, assert_clean_failure
@@ -92,13 +98,15 @@ def logged_revisions(project: Project) -> None:
         write_revision(project, revision, previous, body)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_concurrent_upgrades_serialize(make_project, migrations_folder, request, backend, tmp_path):
+@pytest.mark.parametrize("folder_kind, backend", kinds_and(BACKENDS))
+def test_concurrent_upgrades_serialize(
+    make_project, any_migrations_folder, request, backend, tmp_path
+):
     line = tmp_path / "starting-line"
     line.mkdir()
     run_log = tmp_path / "runs.log"
     project = guarded_project(
-        make_project, migrations_folder, database_url(backend, request),
+        make_project, any_migrations_folder, database_url(backend, request),
         STARTING_LINE=str(line), RUN_LOG=str(run_log),
     )
     logged_revisions(project)
@@ -140,7 +148,9 @@ def test_concurrent_upgrades_serialize(make_project, migrations_folder, request,
 
 
 @contextlib.contextmanager
-def holding_the_lock(holder: str, url: str) -> Iterator[None]:
+def holding_the_lock(
+    holder: str, url: str, table: str = "alembic_version"
+) -> Iterator[None]:
     """Hold what a migration run of the database at ``url`` needs, as ``holder`` would.
 
     ``sqlite``, ``postgresql``, ``mariadb``: another migration run, holding the migration lock;
@@ -166,7 +176,7 @@ def holding_the_lock(holder: str, url: str) -> Iterator[None]:
         finally:
             connection.close()
         return
-    name = locks.lock_name("alembic_version", None, sa.engine.make_url(url).database)
+    name = locks.lock_name(table, None, sa.engine.make_url(url).database)
     if holder == "postgresql":
         take = sa.text("SELECT pg_try_advisory_lock(:key)").bindparams(
             key=locks._advisory_key(name))
@@ -182,10 +192,13 @@ def holding_the_lock(holder: str, url: str) -> Iterator[None]:
         engine.dispose()
 
 
+@pytest.mark.parametrize("folder_kind", SERVER_FOLDER_KINDS)
 @pytest.mark.parametrize("holder", ["sqlite", "sqlite-writer", "postgresql", "mariadb"])
-def test_waiting_for_the_lock_is_bounded(make_project, migrations_folder, request, holder):
+def test_waiting_for_the_lock_is_bounded(
+    make_project, any_migrations_folder, folder_kind, request, holder
+):
     backend = holder.split("-")[0]
-    project = guarded_project(make_project, migrations_folder, database_url(backend, request))
+    project = guarded_project(make_project, any_migrations_folder, database_url(backend, request))
     for number in (1, 2):
         previous = f"r{number - 1}" if number > 1 else None
         write_revision(project, f"r{number}", previous, create_table(f"t{number}"))
@@ -194,7 +207,7 @@ def test_waiting_for_the_lock_is_bounded(make_project, migrations_folder, reques
     assert result.returncode == 0, str(result)
 
     one_second = {"FLASK_MIGRATE_LOCK_TIMEOUT": "1"}
-    with holding_the_lock(holder, url):
+    with holding_the_lock(holder, url, version_table(folder_kind)):
         result = project.run("script", "upgrade", env=one_second)
         assert_clean_failure(result, 1, "FLASK_MIGRATE_LOCK_TIMEOUT", "gave up after waiting 1 s")
         assert state(url) == ({"t1"}, {"r1"}), str(result)
@@ -208,8 +221,9 @@ def test_waiting_for_the_lock_is_bounded(make_project, migrations_folder, reques
     assert state(url) == ({"t1", "t2"}, {"r2"}), str(result)
 
 
-def test_invalid_lock_timeout_is_an_error(make_project, migrations_folder):
-    project = guarded_project(make_project, migrations_folder, None)
+@pytest.mark.parametrize("folder_kind", SERVER_FOLDER_KINDS)
+def test_invalid_lock_timeout_is_an_error(make_project, any_migrations_folder):
+    project = guarded_project(make_project, any_migrations_folder, None)
     write_revision(project, "r1", None, create_table("t1"))
     for front, value in (("flask", "abc"), ("script", "-5")):
         result = project.run(front, "upgrade", env={"FLASK_MIGRATE_LOCK_TIMEOUT": value})
@@ -221,10 +235,11 @@ def test_invalid_lock_timeout_is_an_error(make_project, migrations_folder):
         assert result.returncode == 0, str(result)
 
 
-def test_lock_timeout_from_the_application(make_project, migrations_folder):
+@pytest.mark.parametrize("folder_kind", SERVER_FOLDER_KINDS)
+def test_lock_timeout_from_the_application(make_project, any_migrations_folder):
     """Migrate(app, db, lock_timeout=...) sets the wait, and is not passed on to Alembic."""
     project = guarded_project(
-        make_project, migrations_folder, None, MIGRATE_OPTIONS='{"lock_timeout": 1}'
+        make_project, any_migrations_folder, None, MIGRATE_OPTIONS='{"lock_timeout": 1}'
     )
     write_revision(project, "r1", None, create_table("t1"))
     with holding_the_lock("sqlite-writer", project.url):

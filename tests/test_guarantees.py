@@ -35,9 +35,16 @@ from tests.guarantee_helpers import (
     error_line,
     execute,
     fail_when,
+    SERVER_FOLDER_KINDS,
     guarded_project,
+    kinds_and,
+    kinds_with_fronts,
+    any_migrations_folder,  # noqa: F401  (a fixture)
+    folder_kind,  # noqa: F401  (a fixture)
     migrations_folder,  # noqa: F401  (a fixture)
+    stock_migrations_folder,  # noqa: F401  (a fixture)
     progress_lines,
+    run_python,
     scalars,
     state,
     write_revision,
@@ -71,26 +78,25 @@ def assert_failed_in(result: Result, revision: str) -> None:
 # -- Atomic upgrades and downgrades ------------------------------------------------------------
 
 BOUNDARY_CASES = [
-    # backend, Migrate(...) options, front-end, where a failed run leaves the database
-    pytest.param("sqlite", {}, "flask", "start", id="sqlite"),
-    pytest.param(
-        "sqlite", {"transaction_per_migration": True}, "script", "last-good-revision",
-        id="sqlite-transaction_per_migration",
-    ),
-    pytest.param("postgresql", {}, "script", "last-good-revision", id="postgresql"),
-    pytest.param(
-        "postgresql", {"transaction_per_migration": False}, "flask", "start",
-        id="postgresql-one-transaction",
-    ),
+    # backend, Migrate(...) options, front-end, where a failed run leaves the database, id
+    ("sqlite", {}, "flask", "start", "sqlite"),
+    ("sqlite", {"transaction_per_migration": True}, "script", "last-good-revision",
+     "sqlite-transaction_per_migration"),
+    ("postgresql", {}, "script", "last-good-revision", "postgresql"),
+    ("postgresql", {"transaction_per_migration": False}, "flask", "start",
+     "postgresql-one-transaction"),
 ]
 
 
-@pytest.mark.parametrize("backend, options, front_end, ends_at", BOUNDARY_CASES)
+@pytest.mark.parametrize(
+    "folder_kind, backend, options, front_end, ends_at, case",
+    kinds_and(BOUNDARY_CASES, lambda case: case[0]),
+)
 def test_failed_run_ends_at_a_revision_boundary(
-    make_project, migrations_folder, request, backend, options, front_end, ends_at
+    make_project, any_migrations_folder, request, backend, options, front_end, ends_at, case
 ):
     project = guarded_project(
-        make_project, migrations_folder, database_url(backend, request),
+        make_project, any_migrations_folder, database_url(backend, request),
         MIGRATE_OPTIONS=json.dumps(options),
     )
     three_tables(project)
@@ -123,11 +129,14 @@ def test_failed_run_ends_at_a_revision_boundary(
         assert state(url) == ({"t1", "t2"}, {"r2"}), str(result)
 
 
-def test_mariadb_keeps_the_ddl_of_a_failed_revision(make_project, migrations_folder, mariadb_url):
+@pytest.mark.parametrize("folder_kind", SERVER_FOLDER_KINDS)
+def test_mariadb_keeps_the_ddl_of_a_failed_revision(
+    make_project, any_migrations_folder, mariadb_url
+):
     """MariaDB commits each DDL statement on its own, so no transaction can undo one; what
     holds is the bookkeeping: alembic_version names the last revision that completed, and the
     error names the revision that failed, for the user to repair."""
-    project = guarded_project(make_project, migrations_folder, mariadb_url)
+    project = guarded_project(make_project, any_migrations_folder, mariadb_url)
     three_tables(project)
     url = mariadb_url
 
@@ -156,8 +165,8 @@ def test_mariadb_keeps_the_ddl_of_a_failed_revision(make_project, migrations_fol
     assert state(url) == ({"t1"}, {"r2"}), str(result)
 
 
-def test_autocommit_block_on_sqlite(make_project, migrations_folder):
-    project = guarded_project(make_project, migrations_folder, None)
+def test_autocommit_block_on_sqlite(make_project, any_migrations_folder):
+    project = guarded_project(make_project, any_migrations_folder, None)
     write_revision(project, "r1", None, create_table("t1"))
     # VACUUM refuses to run inside a transaction.  It also applies the auto_vacuum mode set
     # just before it, which shows afterwards that it did run.
@@ -182,8 +191,9 @@ def test_autocommit_block_on_sqlite(make_project, migrations_folder):
     assert state(url) == ({"t1", "t2", "t3"}, {"r3"}), str(result)
 
 
-def test_autocommit_block_on_postgresql(make_project, migrations_folder, postgresql_url):
-    project = guarded_project(make_project, migrations_folder, postgresql_url)
+@pytest.mark.parametrize("folder_kind", SERVER_FOLDER_KINDS)
+def test_autocommit_block_on_postgresql(make_project, any_migrations_folder, postgresql_url):
+    project = guarded_project(make_project, any_migrations_folder, postgresql_url)
     write_revision(project, "r1", None, create_table("t1"))
     # CREATE INDEX CONCURRENTLY cannot run inside a transaction block.
     write_revision(project, "r2", "r1", [create_table("t2"), """
@@ -264,10 +274,16 @@ print(json.dumps(report))
 '''
 
 
-def test_application_engine_keeps_its_behaviour_in_process(make_project, migrations_folder):
+#: The folders whose env.py migrates through the application's own engine (the others make an
+#: engine of their own from the URL).
+APP_ENGINE_KINDS = ["stock", "fm27", "fm3", "fm4", "fm4-custom"]
+
+
+@pytest.mark.parametrize("folder_kind", APP_ENGINE_KINDS)
+def test_application_engine_keeps_its_behaviour_in_process(make_project, any_migrations_folder):
     """flask_migrate.upgrade() in the application's process, failing then succeeding: the
     pooled SQLite connection it used goes back to the application as the driver made it."""
-    project = guarded_project(make_project, migrations_folder, None)
+    project = guarded_project(make_project, any_migrations_folder, None)
     write_revision(project, "r1", None, """
         op.create_table("note", sa.Column("id", sa.Integer, primary_key=True),
                         sa.Column("text", sa.String(100)))
@@ -291,18 +307,6 @@ def test_application_engine_keeps_its_behaviour_in_process(make_project, migrati
     assert versions(project.url) == {"r2"} and "note" in tables(project.url)
 
 
-def run_python(project: Project, script: Path) -> Result:
-    """Run ``script`` with this interpreter in the project's folder and environment."""
-    command = [sys.executable, str(script)]
-    completed = subprocess.run(
-        command, cwd=project.path, env={**os.environ, **project.env}, capture_output=True,
-        text=True, timeout=120,
-    )
-    result = Result(command, completed.returncode, completed.stdout, completed.stderr)
-    assert result.returncode == 0, str(result)
-    return result
-
-
 # -- Progress ----------------------------------------------------------------------------------
 
 DURATION = r"\d+(\.\d+)? m?s"
@@ -314,8 +318,9 @@ def assert_lines(found: list[str], patterns: list[str], result: Result) -> None:
         assert re.fullmatch(pattern, line), f"{line!r} !~ {pattern!r}\n{result}"
 
 
-def test_progress_lines(make_project, migrations_folder, front):
-    project = guarded_project(make_project, migrations_folder, None)
+@pytest.mark.parametrize("folder_kind, front", kinds_with_fronts())
+def test_progress_lines(make_project, any_migrations_folder, front):
+    project = guarded_project(make_project, any_migrations_folder, None)
     three_tables(project)
 
     result = project.ok("upgrade", "r1")
@@ -407,10 +412,12 @@ def test_thousands_of_revisions_on_stock_postgresql(
         f": {MANY} revisions in" in progress_lines(result, "Upgraded")[0]), str(result)[-3000:]
 
 
-@pytest.mark.parametrize("front", ["flask", "script"])
-def test_ctrl_c_during_an_upgrade_rolls_back_and_says_so(make_project, migrations_folder, front):
+@pytest.mark.parametrize("folder_kind, front", kinds_with_fronts())
+def test_ctrl_c_during_an_upgrade_rolls_back_and_says_so(
+    make_project, any_migrations_folder, front
+):
     """An interrupt (here raised by the revision itself) is one line, exit 130, nothing applied."""
-    project = guarded_project(make_project, migrations_folder, None)
+    project = guarded_project(make_project, any_migrations_folder, None)
     write_revision(project, "r1", None, create_table("t1"))
     write_revision(project, "r2", "r1", [
         # What Python raises on Ctrl-C (a real SIGINT is ignored when the suite runs in the

@@ -17,6 +17,7 @@ import pytest
 
 import flask_migrate
 from tests.conftest import Project, Result, columns, sqlite_url, tables, versions
+from tests.folders import MULTIDB, install
 
 TEMPLATES = Path(flask_migrate.__file__).parent / "templates"
 
@@ -55,9 +56,14 @@ def urls_of(project: Project) -> dict[str, str]:
     return {name: project.env[variable] for name, variable in URL_VARIABLES.items()}
 
 
-def run_central_scenario(project: Project, urls: dict[str, str]) -> list[Result]:
+def run_central_scenario(
+    project: Project, urls: dict[str, str], kind: str = "stock"
+) -> list[Result]:
     """init --multidb, migrate, upgrade, no-change migrate, current, a second revision,
     history, downgrade one step and to base; each database checked after every step.
+
+    With a ``kind`` other than ``"stock"``, the folder is that generation's multi-database
+    folder (tests/folders.py) instead of what ``init --multidb`` writes.
 
     Returns every command's result, for checks the caller adds (e.g. leaked passwords).
     """
@@ -68,11 +74,14 @@ def run_central_scenario(project: Project, urls: dict[str, str]) -> list[Result]
         results.append(result)
         return result
 
-    result = ok("init", "--multidb")
-    env_py = (project.migrations / "env.py").read_text(encoding="utf-8")
-    assert env_py == (TEMPLATES / "flask-multidb" / "env.py").read_text(encoding="utf-8"), (
-        f"init --multidb should write the flask-multidb template's env.py\n{result}"
-    )
+    if kind == "stock":
+        result = ok("init", "--multidb")
+        env_py = (project.migrations / "env.py").read_text(encoding="utf-8")
+        assert env_py == (TEMPLATES / "flask-multidb" / "env.py").read_text(encoding="utf-8"), (
+            f"init --multidb should write the flask-multidb template's env.py\n{result}"
+        )
+    else:
+        install(kind, project.migrations)
 
     # First revision: one upgrade_<name>()/downgrade_<name>() pair per database, each with only
     # its own database's table.
@@ -103,7 +112,7 @@ def run_central_scenario(project: Project, urls: dict[str, str]) -> list[Result]
     # Models and databases agree everywhere: autogenerate must write nothing.
     result = ok("migrate", "-m", "nothing")
     assert project.revision_files() == [first], str(result)
-    assert "No changes in schema detected" in result.output, str(result)
+    assert "No changes in schema detected" in result.output or kind != "stock", str(result)
 
     result = ok("current")
     assert result.stdout.count(f"{rev1} (head)") == len(TABLES), (
@@ -152,6 +161,19 @@ def run_central_scenario(project: Project, urls: dict[str, str]) -> list[Result]
 def test_multidb_scenario_sqlite(make_project, front):
     project = make_project("multidb")
     run_central_scenario(project, urls_of(project))
+
+
+@pytest.mark.parametrize(
+    "kind, front", [(kind, ("script", "flask")[index % 2]) for index, kind in enumerate(MULTIDB)]
+)
+def test_multidb_scenario_on_older_flask_migrate_folders(make_project, kind, front):
+    """The same scenario on the multi-database folders older Flask-Migrates wrote (their
+    env.py picks each bind's tables by info['bind_key'], or knows Flask-SQLAlchemy 3), unchanged:
+    autogenerate sees every database's models, and each database is migrated on its own."""
+    project = make_project("multidb")
+    results = run_central_scenario(project, urls_of(project), kind)
+    for result in results:
+        assert "Traceback" not in result.output, str(result)
 
 
 @pytest.fixture

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import sqlalchemy as sa
 
 from tests.conftest import Project, Result, columns, tables, versions
+from tests.folders import SINGLE, install
 from tests.workflow_helpers import (
     add_to_env_py,
     add_version_location,
@@ -31,9 +33,17 @@ from tests.workflow_helpers import (
 )
 
 
-def _workflow(project: Project) -> list[Result]:
+#: The folder kinds of the workflow beyond the stock one: every generation of the original
+#: Flask-Migrate's single-database folders (tests/folders.py), each through one front-end, the
+#: two front-ends taking turns.
+GENERATION_RUNS = [(kind, ("flask", "script")[index % 2]) for index, kind in enumerate(SINGLE)]
+
+
+def _workflow(project: Project, kind: str = "stock") -> list[Result]:
     """init -> migrate -> upgrade -> change the model -> migrate -> upgrade -> downgrade -> ...
 
+    With a ``kind`` other than ``"stock"``, the folder is that generation's (an older
+    Flask-Migrate's env.py, alembic.ini and script.py.mako) instead of what ``init`` writes.
     Returns every run, so the caller can check the output of all of them.
     """
     url = project.url
@@ -44,14 +54,17 @@ def _workflow(project: Project) -> list[Result]:
         results.append(result)
         return result
 
-    # init: the folder, its files, and nothing in the database.
-    result = ok("init")
-    for name in ("env.py", "alembic.ini", "script.py.mako", "README"):
-        assert (project.migrations / name).is_file(), f"{name} missing\n{result}"
-    assert (project.migrations / "versions").is_dir(), str(result)
-    assert project.revision_files() == [], str(result)
-    assert "alembic_version" not in tables(url), str(result)
-    assert "db migrate" in result.stdout, f"init should say what comes next\n{result}"
+    if kind == "stock":
+        # init: the folder, its files, and nothing in the database.
+        result = ok("init")
+        for name in ("env.py", "alembic.ini", "script.py.mako", "README"):
+            assert (project.migrations / name).is_file(), f"{name} missing\n{result}"
+        assert (project.migrations / "versions").is_dir(), str(result)
+        assert project.revision_files() == [], str(result)
+        assert "alembic_version" not in tables(url), str(result)
+        assert "db migrate" in result.stdout, f"init should say what comes next\n{result}"
+    else:
+        install(kind, project.migrations)
 
     # migrate: one revision file that creates the table; the database is not touched.
     result = ok("migrate", "-m", "create users")
@@ -74,8 +87,11 @@ def _workflow(project: Project) -> list[Result]:
 
     # Nothing changed: migrate writes no file and says so.
     result = ok("migrate", "-m", "nothing")
-    assert "No changes" in result.output, str(result)
+    assert "No changes" in result.output or kind != "stock", str(result)
     assert set(revisions(project)) == {first.revision}, str(result)
+    # The next upgrade at head answers from the memo of the folder's heads.
+    memo = project.migrations / "versions" / "__pycache__" / "flask_migrate_heads.json"
+    assert memo.is_file(), str(result)
 
     # The model changes (User.email); `check` has its own test (test_check).
     project.env["MODEL_VERSION"] = "2"
@@ -90,7 +106,7 @@ def _workflow(project: Project) -> list[Result]:
     assert versions(url) == {second.revision}, str(result)
 
     result = ok("migrate", "-m", "nothing again")
-    assert "No changes" in result.output, str(result)
+    assert "No changes" in result.output or kind != "stock", str(result)
     assert set(revisions(project)) == {first.revision, second.revision}, str(result)
 
     # Reporting commands.
@@ -139,6 +155,18 @@ def _workflow(project: Project) -> list[Result]:
 
 def test_workflow(make_project, front):
     _workflow(make_project("single"))
+
+
+@pytest.mark.parametrize("kind, front", GENERATION_RUNS)
+def test_workflow_on_older_flask_migrate_folders(make_project, kind, front):
+    """The same workflow on a folder that an older Flask-Migrate wrote, its env.py unchanged:
+    every command works, with progress reported as on the stock folder."""
+    results = _workflow(make_project("single"), kind)
+    upgrades = [result for result in results if "upgrade" in result.args[-2:]]
+    assert any("[flask_migrate] Applied" in result.stderr for result in upgrades), (
+        "\n".join(str(result) for result in upgrades))
+    for result in results:
+        assert "Traceback" not in result.output, str(result)
 
 
 def test_workflow_postgresql(make_project, front, postgresql_url):

@@ -1,5 +1,7 @@
 """A default database and two binds, "users" and "logs".  NO_DEFAULT=1 leaves out the default
-database (binds only).  MODEL_VERSION=2 adds a column in every database."""
+database (binds only).  MODEL_VERSION=2 adds a column in every database.  MIGRATE_OPTIONS (JSON)
+adds keyword arguments to ``Migrate(...)``."""
+import json
 import os
 
 from flask import Flask
@@ -19,7 +21,7 @@ app.config["SQLALCHEMY_BINDS"] = {
 }
 app.config["SQLALCHEMY_TRACK_MODIFICATIONS"] = False
 db = SQLAlchemy(app)
-migrate = Migrate(app, db)
+migrate = Migrate(app, db, **json.loads(os.environ.get("MIGRATE_OPTIONS") or "{}"))
 
 if not NO_DEFAULT:
 
