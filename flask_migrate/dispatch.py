@@ -14,7 +14,7 @@ import sys
 import traceback
 from typing import Any, Iterator, Mapping
 
-from .errors import MigrateError, RevisionScriptError, mask_passwords
+from .errors import MigrateError, RevisionScriptError, mask_passwords, unexpected
 from .spec import CommandSpec, Kind
 
 #: Set to 1 to let errors propagate with their full traceback (for debugging).
@@ -92,6 +92,14 @@ def run(spec: CommandSpec, values: Mapping[str, Any], group_values: Mapping[str,
             _print_script_frames(error)
         print(f"Error: {mask_passwords(str(error))}", file=sys.stderr)
         return error.exit_code
+    except Exception as error:
+        # The boundary is total: whatever no translation knew (a bug, here or in a library)
+        # is one line too.  The user's own scripts fail as RevisionScriptError, above.
+        if os.environ.get(TRACEBACK_ENV):
+            raise
+        sys.stdout.flush()
+        print(f"Error: {mask_passwords(unexpected(error))}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         # Ctrl-C: the same answer on both front-ends (click would print "Aborted!", Flask-Script
         # a traceback).  Whatever was not committed has been rolled back by then.

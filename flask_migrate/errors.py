@@ -207,6 +207,12 @@ def translate(
             f"a template cannot be rendered: {describe(error)}; fix that file, or use a stock "
             "template"
         )
+    if isinstance(error, ImportError) and str(error).startswith("Can't find Python file"):
+        # Alembic's own words when env.py is missing (or not a file).
+        return MigrateError(
+            f"the migrations folder {os.path.relpath(folder)} has no env.py; restore it (e.g. "
+            "from version control), or run 'db doctor --fix' to write the current template's"
+        )
     if _is_alembic_error(error):
         # Alembic's own complaint, even when the user's env.py or revision called the code that
         # raised it (e.g. a 'database not up to date' from an old env.py): the fix is not there.
@@ -243,7 +249,23 @@ def translate(
         )
     if _is_database_error(error):
         return MigrateError(f"the database reported an error: {describe(error)}")
+    if _is_driver_error(error):
+        # The driver's own exception, raised on its connection outside SQLAlchemy (e.g. a
+        # SQLite file that is not a database, found when the run sets up its transactions).
+        return MigrateError(
+            f"the database reported an error: {describe(error)}; check that the application's "
+            "database URL names a database of the right kind"
+        )
     return None
+
+
+def unexpected(error: BaseException) -> str:
+    """The one line for an exception nobody translated: a bug, here or in a library."""
+    return (
+        f"unexpected {type(error).__name__}: {describe(error)}; this is a bug in "
+        "Flask-Migrate or in a library it uses: run the command again with "
+        "FLASK_MIGRATE_TRACEBACK=1 to see the traceback for a bug report"
+    )
 
 
 _REVISION_ASSIGNMENT = re.compile(r"""^revision\s*(?::[^=]*)?=\s*['"]([^'"]+)['"]""", re.M)
@@ -301,3 +323,13 @@ def _is_database_error(error: BaseException) -> bool:
     from sqlalchemy.exc import DBAPIError
 
     return isinstance(error, DBAPIError)
+
+
+def _is_driver_error(error: BaseException) -> bool:
+    """Whether ``error`` is a DB-API driver's exception (PEP 249 names its base ``Error``,
+    with ``DatabaseError`` and ``InterfaceError`` below it)."""
+    names = {cls.__name__ for cls in type(error).__mro__}
+    module = type(error).__module__.split(".")[0]
+    return bool(names & {"DatabaseError", "InterfaceError"}) and module not in (
+        "builtins", "sqlalchemy", "flask_migrate",
+    )

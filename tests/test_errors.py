@@ -189,8 +189,11 @@ def database_state(url: str) -> dict[str, Any] | None:
         if not path.is_file():
             return None
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
-            names = [row[0] for row in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+            try:
+                names = [row[0] for row in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+            except sqlite3.DatabaseError:  # not a database: its bytes are its state
+                return {"not a database": path.read_bytes()}
             schema = {
                 name: [(row[1], row[2]) for row in conn.execute(f'PRAGMA table_info("{name}")')]
                 for name in names
@@ -349,6 +352,14 @@ def make_versions_read_only(project: Project) -> None:
                 "read-only folder cannot be simulated with chmod")
 
 
+def remove_env_py(project: Project) -> None:
+    (project.migrations / "env.py").unlink()
+
+
+def database_not_a_database(project: Project) -> None:
+    (project.path / "app.db").write_bytes(b"these bytes are not a SQLite database\n" * 64)
+
+
 def behind(project: Project) -> None:
     set_versions(project, FIRST)
 
@@ -483,6 +494,15 @@ CATALOG = [
             prepare=add_import_error),
     Mistake("revision-unknown-down-revision", ("heads",), ("0000feed0000", "bad003"),
             prepare=add_bad_down_revision),
+    # Files of the folder, and the database file, that are not what they should be.
+    Mistake("env-py-missing-upgrade", ("upgrade",), ("no env.py", "doctor --fix"),
+            prepare=remove_env_py),
+    Mistake("env-py-missing-current", ("current",), ("no env.py", "doctor --fix"),
+            prepare=remove_env_py),
+    Mistake("database-file-not-a-database-upgrade", ("upgrade",),
+            ("file is not a database", "database URL"), prepare=database_not_a_database),
+    Mistake("database-file-not-a-database-current", ("current",),
+            ("file is not a database",), prepare=database_not_a_database),
     # edit without a usable editor.
     Mistake("edit-no-editor", ("edit",), ("editor", "EDITOR="),
             env=lambda backend: {"PATH": os.devnull}),
