@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 import traceback
 from typing import Any, Iterator, Mapping
 
@@ -78,11 +80,41 @@ def _command_line_logging() -> Iterator[None]:
             logger.propagate = propagate
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived (a container being stopped): unwinds the command like Ctrl-C does."""
+
+
+#: The exit status of a command stopped by SIGTERM (128 + 15, as a shell reports it).
+TERMINATED_EXIT_CODE = 143
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Terminated` for the length of one command.
+
+    Python's default for SIGTERM ends the process at once, in the middle of a revision; raised
+    as an exception instead, it rolls back what the database can roll back, releases the
+    migration lock, and lets the front-end say so.  Only the main thread can set a handler.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run(spec: CommandSpec, values: Mapping[str, Any], group_values: Mapping[str, Any]) -> int:
     """Run one command with parsed command-line values and return its exit status."""
     kwargs = arguments(spec, values, group_values)
     try:
-        with _command_line_logging():
+        with _sigterm_unwinds(), _command_line_logging():
             result = spec.function(**kwargs)
     except MigrateError as error:
         if os.environ.get(TRACEBACK_ENV):
@@ -107,6 +139,11 @@ def run(spec: CommandSpec, values: Mapping[str, Any], group_values: Mapping[str,
         print("Error: interrupted; run 'db status' to see where each database is",
               file=sys.stderr)
         return 130
+    except Terminated:
+        sys.stdout.flush()
+        print("Error: terminated (SIGTERM); what was not committed has been rolled back: run "
+              "'db status' to see where each database is", file=sys.stderr)
+        return TERMINATED_EXIT_CODE
     # A command whose outcome is not all-or-nothing (``status``) says which it was.
     return int(getattr(result, "exit_code", 0))
 

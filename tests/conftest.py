@@ -77,20 +77,30 @@ class Project:
         stdin: str | None = None,
     ) -> Result:
         """Run ``flask <group> ARGS`` or ``python manage.py [MANAGER_ARGS] <group> ARGS``."""
-        if front == "flask":
-            command = [sys.executable, "-m", "flask", group, *args]
-        elif front == "script":
-            command = [sys.executable, "manage.py", *manager_args, group, *args]
-        else:
-            raise ValueError(front)
-        full_env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
-        full_env.update(self.env)
-        full_env.update(env or {})
+        command = self.command(front, *args, manager_args=manager_args, group=group)
         completed = subprocess.run(
-            command, cwd=self.path, env=full_env, capture_output=True, text=True,
+            command, cwd=self.path, env=self.environment(env), capture_output=True, text=True,
             timeout=timeout, input=stdin,
         )
         return Result(command, completed.returncode, completed.stdout, completed.stderr)
+
+    def command(
+        self, front: str, *args: str, manager_args: Iterable[str] = (), group: str = "db"
+    ) -> list[str]:
+        """The command line of ``flask <group> ARGS`` or ``python manage.py ... <group> ARGS``."""
+        if front == "flask":
+            return [sys.executable, "-m", "flask", group, *args]
+        if front == "script":
+            return [sys.executable, "manage.py", *manager_args, group, *args]
+        raise ValueError(front)
+
+    def environment(self, env: dict[str, str] | None = None) -> dict[str, str]:
+        """The environment a run gets: this process's (less the developer's own settings),
+        the project's, then ``env``."""
+        full_env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
+        full_env.update(self.env)
+        full_env.update(env or {})
+        return full_env
 
     def db(self, *args: str, **kwargs: Any) -> Result:
         """Run a ``db`` command through this test's front-end."""

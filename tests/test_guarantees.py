@@ -21,9 +21,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -433,3 +435,52 @@ def test_ctrl_c_during_an_upgrade_rolls_back_and_says_so(
         "Error: interrupted; run 'db status' to see where each database is"
     )
     assert state(project.url) == (set(), set()), str(result)
+
+
+@pytest.mark.parametrize("folder_kind", SERVER_FOLDER_KINDS)
+@pytest.mark.parametrize("backend, front", [("sqlite", "flask"), ("postgresql", "script")])
+def test_sigterm_during_an_upgrade_rolls_back_and_says_so(
+    make_project, any_migrations_folder, request, backend, front, tmp_path
+):
+    """A container being stopped: SIGTERM in the middle of a revision rolls it back, releases
+    the lock, prints one line and exits 143; the next upgrade completes."""
+    marker = tmp_path / "r2-started"
+    project = guarded_project(
+        make_project, any_migrations_folder, database_url(backend, request),
+        MARKER=str(marker),
+    )
+    write_revision(project, "r1", None, create_table("t1"))
+    write_revision(project, "r2", "r1", [create_table("t2"), """
+        if os.environ.get("SLOW"):
+            open(os.environ["MARKER"], "w").close()
+            time.sleep(60)
+    """])
+    url = project.url
+    command = project.command(front, "upgrade")
+    process = subprocess.Popen(
+        command, cwd=project.path, env=project.environment({"SLOW": "1"}),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "r2 never started"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    result = Result(command, process.returncode, stdout, stderr)
+    assert result.returncode == 143, str(result)
+    assert "Traceback" not in result.stderr, str(result)
+    assert error_line(result).startswith("Error: terminated (SIGTERM)"), str(result)
+    # SQLite: one transaction for the run; PostgreSQL: one per revision, r1 committed.
+    expected = (set(), set()) if backend == "sqlite" else ({"t1"}, {"r1"})
+    assert state(url) == expected, str(result)
+
+    result = project.run(front, "upgrade", env={"FLASK_MIGRATE_LOCK_TIMEOUT": "5"})
+    assert result.returncode == 0, str(result)
+    assert "Waiting for another migration" not in result.stderr, str(result)
+    assert state(url) == ({"t1", "t2"}, {"r2"}), str(result)
