@@ -26,7 +26,15 @@ TRACEBACK_HINT = f"Set {TRACEBACK_ENV}=1 to see the full traceback of an error."
 #: The migrations folder to use when no -d is given (as in Flask-Migrate 4.1).
 DIRECTORY_ENV = "FLASK_DB_DIRECTORY"
 
+#: Set to 1 to see all of Alembic's INFO messages on the command line (the context it runs
+#: in, "Will assume transactional DDL", each step it starts, ...).
+VERBOSE_ENV = "FLASK_MIGRATE_VERBOSE"
+
 _LOGGERS = ("alembic", "flask_migrate")
+#: Alembic's loggers whose INFO messages are what the user asked for: what autogenerate
+#: detected, and what an env.py of an older Flask-Migrate says itself ("No changes in schema
+#: detected.").  The rest of Alembic's INFO is shown with $FLASK_MIGRATE_VERBOSE only.
+_ALEMBIC_ASKED_FOR = ("alembic.autogenerate", "alembic.env")
 
 
 def _given(value: Any) -> bool:
@@ -53,24 +61,33 @@ def arguments(
 
 @contextlib.contextmanager
 def _command_line_logging() -> Iterator[None]:
-    """Show Alembic's and our INFO messages on stderr for the length of one command.
+    """Show our INFO messages, and those of Alembic's the user asked for, on stderr for the
+    length of one command (all of Alembic's with $FLASK_MIGRATE_VERBOSE=1).
 
-    Only our loggers are touched, and they are restored afterwards: the application's own
+    Only these loggers are touched, and they are restored afterwards: the application's own
     logging configuration is left as it was.
     """
+    verbose = os.environ.get(VERBOSE_ENV, "").strip() not in ("", "0")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)-5.5s [%(name)s] %(message)s"))
     saved = []
+    levels = {
+        "flask_migrate": logging.INFO,
+        "alembic": logging.INFO if verbose else logging.WARNING,
+    }
     for name in _LOGGERS:
         logger = logging.getLogger(name)
         saved.append((logger, logger.level, logger.propagate))
         logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
+        logger.setLevel(levels[name])
         logger.propagate = False
-    # Alembic >= 1.19 announces each autogenerate plugin at INFO: noise on a command line.
-    plugins = logging.getLogger("alembic.runtime.plugins")
-    saved.append((plugins, plugins.level, plugins.propagate))
-    plugins.setLevel(logging.WARNING)
+    quieter = {name: logging.INFO for name in _ALEMBIC_ASKED_FOR}
+    # Alembic >= 1.19 announces each autogenerate plugin at INFO: noise even when verbose.
+    quieter["alembic.runtime.plugins"] = logging.WARNING
+    for name, level in quieter.items():
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.level, logger.propagate))
+        logger.setLevel(level)
     try:
         yield
     finally:

@@ -484,3 +484,22 @@ def test_sigterm_during_an_upgrade_rolls_back_and_says_so(
     assert result.returncode == 0, str(result)
     assert "Waiting for another migration" not in result.stderr, str(result)
     assert state(url) == ({"t1", "t2"}, {"r2"}), str(result)
+
+
+@pytest.mark.parametrize("folder_kind", ["stock", "fm26", "fm4"])
+def test_alembic_chatter_only_when_asked_for(make_project, any_migrations_folder, front):
+    """Our progress and what autogenerate found are shown; Alembic's context lines only with
+    FLASK_MIGRATE_VERBOSE=1, whether or not env.py calls fileConfig() (fm26, fm4 do)."""
+    project = guarded_project(make_project, any_migrations_folder, None)
+    write_revision(project, "r1", None, create_table("t1"))
+    chatter = ("Context impl SQLiteImpl.", "Will assume transactional DDL.")
+
+    result = project.ok("upgrade")
+    assert not any(line in result.stderr for line in chatter), str(result)
+    assert progress_lines(result, "Applied r1"), str(result)
+    result = project.ok("migrate", "-m", "note")  # the model's table, and t1 to drop
+    assert "Detected added table 'note'" in result.stderr, str(result)
+    assert not any(line in result.stderr for line in chatter), str(result)
+
+    result = project.ok("current", env={"FLASK_MIGRATE_VERBOSE": "1"})
+    assert all(line in result.stderr for line in chatter), str(result)

@@ -16,7 +16,7 @@ every connection env.py configures:
 - a command that only reads leaves the version table alone (``dont_mutate``);
 - the database being visited is known by name and masked URL, for reports and errors;
 - the logging configuration is left alone: what an old env.py's ``fileConfig()`` changed is
-  undone (:class:`_LoggingState`);
+  undone before any migration runs (:class:`_LoggingState`);
 - the connection goes back to its pool as it was (lock released, driver settings restored)
   when env.py is done with it, after its last commit.
 
@@ -74,11 +74,13 @@ def database_of_token(token: str | None) -> str | None:
 class _LoggingState:
     """The logging configuration before env.py ran, to undo what its ``fileConfig()`` did.
 
-    The full env.py of Flask-Migrate 1.x-4.x calls ``logging.config.fileConfig()``, which
-    disables every logger the application had (ours too) and replaces the handlers of the
-    root logger.  Loggers it disabled are enabled again as soon as env.py configures Alembic,
-    so that progress and the application's own messages still show; once the command is over,
-    every logger is put back exactly as it was.
+    The full env.py of Flask-Migrate 1.x-4.x calls ``logging.config.fileConfig()`` with the
+    logging sections of alembic.ini, which disables every logger the process had (ours and the
+    application's) and replaces the handlers of the root and ``alembic`` loggers.  As soon as
+    env.py configures Alembic, every logger that existed before is put back as it was, so the
+    application's loggers, our progress lines and the command line's choice of Alembic
+    messages are what they are with our own env.py; once the command is over, loggers made
+    since get the defaults again too.
     """
 
     def __init__(self) -> None:
@@ -97,23 +99,24 @@ class _LoggingState:
     def _state(logger: logging.Logger) -> tuple[Any, ...]:
         return logger.level, list(logger.handlers), logger.propagate, logger.disabled
 
-    def enable_again(self) -> None:
-        """Enable the loggers that were enabled before env.py ran."""
+    def restore(self, *, reset_new: bool = True) -> None:
+        """Put every logger back as it was; with ``reset_new``, those made since get the
+        defaults (level NOTSET, no handlers, propagating)."""
         for name, logger in self._loggers():
             state = self.saved.get(name)
-            if state is not None and not state[3]:
-                logger.disabled = False
-
-    def restore(self) -> None:
-        """Put every logger back as it was; those made since get the defaults."""
-        for name, logger in self._loggers():
-            level, handlers, propagate, disabled = self.saved.get(name, (0, [], True, False))
-            logger.setLevel(level)
-            logger.handlers[:] = handlers
-            logger.propagate = propagate
-            logger.disabled = disabled
+            if state is None:
+                if not reset_new:
+                    continue
+                state = (logging.NOTSET, [], True, False)
+            if self._state(logger) != state:
+                level, handlers, propagate, disabled = state
+                logger.setLevel(level)
+                logger.handlers[:] = handlers
+                logger.propagate = propagate
+                logger.disabled = disabled
         level, handlers, _, _ = self.saved_root
-        self.root.setLevel(level)
+        if self.root.level != level:
+            self.root.setLevel(level)
         self.root.handlers[:] = handlers
 
 
@@ -155,7 +158,7 @@ class RunGuard:
 
     def configure(self, environment: Any, original: Callable[..., None], kwargs: dict) -> None:
         """``context.configure(**kwargs)``, with the guards of the connection it names."""
-        self._logging.enable_again()
+        self._logging.restore(reset_new=False)
         timeout_setting = kwargs.pop("lock_timeout", self.lock_timeout_setting)
         options = _alembic.context_options(environment)
         token = kwargs.get("upgrade_token", options.get("upgrade_token"))
