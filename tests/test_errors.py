@@ -801,10 +801,10 @@ def test_data_on_stdout_messages_on_stderr(front, states, tmp_path):
     sql = data("downgrade", "--sql", f"{SECOND}:{FIRST}")
     assert "UPDATE alembic_version" in sql.stdout and "UPDATE" not in sql.stderr, str(sql)
     # Messages only: nothing on stdout, what happened on stderr.
-    for args in (("downgrade",), ("upgrade",)):
+    for args, said in ((("downgrade",), "Reverted"), (("upgrade",), "Applied")):
         result = project.ok(*args)
         assert result.stdout == "", str(result)
-        assert "Running" in result.stderr, str(result)
+        assert f"[flask_migrate] {said} " in result.stderr, str(result)
 
 
 def test_reading_commands_do_not_create_a_sqlite_file(front, states, tmp_path):
