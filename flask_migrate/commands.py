@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import sys
+import threading
 from typing import Any, Iterator, Sequence
 
 from alembic import command as alembic_command
@@ -101,6 +102,12 @@ def _errors_translated(
         raise translated from error
 
 
+#: One command at a time in a process: Alembic's ``alembic.context`` (what env.py calls) is one
+#: object for the whole process, so two threads running commands at once would reach each
+#: other's run.  Re-entrant, for the internal second run after a failure.
+_ONE_AT_A_TIME = threading.RLock()
+
+
 @contextlib.contextmanager
 def _running(config: Config) -> Iterator[None]:
     """Run env.py (whichever it is) with the guarantees of a run established around it
@@ -108,7 +115,7 @@ def _running(config: Config) -> Iterator[None]:
     Flask-Migrate, what it expects (:mod:`flask_migrate.compat`)."""
     record = current_record()
     lock_timeout = record.configure_args.get("lock_timeout") if record is not None else None
-    with old_env_support(config), guarded(config, lock_timeout):
+    with _ONE_AT_A_TIME, old_env_support(config), guarded(config, lock_timeout):
         yield
 
 
@@ -122,7 +129,7 @@ def _database_state(config: Config) -> str | None:
     command = config.attributes.get(ATTR_COMMAND)
     config.attributes[ATTR_COMMAND] = "current"
     try:
-        with _running(config), _quiet_alembic():
+        with _quiet_alembic(), _running(config):
             report = _plan.collect(config, lambda script, heads: (), _plan.Report())
     except Exception:
         return None
@@ -144,7 +151,7 @@ def _database_state(config: Config) -> str | None:
 @contextlib.contextmanager
 def _quiet_alembic() -> Iterator[None]:
     """Mute the INFO lines of a second, internal run of env.py (its facts go in the error)."""
-    loggers = [logging.getLogger(name) for name in ("alembic", "flask_migrate")]
+    loggers = [logging.getLogger(name) for name in ("alembic", "alembic.env", "flask_migrate")]
     saved = [logger.level for logger in loggers]
     for logger in loggers:
         logger.setLevel(logging.WARNING)

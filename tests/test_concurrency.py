@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import sqlite3
 import time
@@ -41,6 +42,7 @@ from tests.guarantee_helpers import (
     migrations_folder,  # noqa: F401  (a fixture)
     stock_migrations_folder,  # noqa: F401  (a fixture)
     progress_lines,
+    run_python,
     scalars,
     state,
     version_table,
@@ -229,6 +231,10 @@ def test_invalid_lock_timeout_is_an_error(make_project, any_migrations_folder):
         result = project.run(front, "upgrade", env={"FLASK_MIGRATE_LOCK_TIMEOUT": value})
         assert_clean_failure(result, 1, "FLASK_MIGRATE_LOCK_TIMEOUT", value)
         assert state(project.url) == (set(), set()), str(result)
+        options = json.dumps({"lock_timeout": value})
+        result = project.run(front, "upgrade", env={"MIGRATE_OPTIONS": options})
+        assert_clean_failure(result, 1, "lock_timeout", "Migrate(app, db, lock_timeout=")
+        assert state(project.url) == (set(), set()), str(result)
     # Commands that take no lock do not read the value, so a bad one does not stop them.
     for args in (("current",), ("upgrade", "--sql")):
         result = project.run("flask", *args, env={"FLASK_MIGRATE_LOCK_TIMEOUT": "abc"})
@@ -248,3 +254,49 @@ def test_lock_timeout_from_the_application(make_project, any_migrations_folder):
     result = project.run("flask", "upgrade")
     assert result.returncode == 0, str(result)
     assert state(project.url) == ({"t1"}, {"r1"}), str(result)
+
+
+THREADS_SCRIPT = """
+import json
+import threading
+
+import flask_migrate
+from app import app
+
+errors = []
+
+
+def upgrade():
+    try:
+        with app.app_context():
+            flask_migrate.upgrade()
+    except Exception as error:
+        errors.append(repr(error))
+
+
+threads = [threading.Thread(target=upgrade) for _ in range(4)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(json.dumps(errors))
+"""
+
+
+@pytest.mark.parametrize("folder_kind", ["stock", "fm4"])
+def test_upgrades_in_threads_of_one_process_take_turns(make_project, any_migrations_folder):
+    """Alembic's context is one object per process: commands run in threads of one process
+    take turns, each revision once, and no lock is left behind."""
+    project = guarded_project(make_project, any_migrations_folder, None)
+    for number in (1, 2, 3):
+        previous = f"r{number - 1}" if number > 1 else None
+        write_revision(project, f"r{number}", previous, create_table(f"t{number}"))
+    script = project.path / "threads.py"
+    script.write_text(THREADS_SCRIPT, encoding="utf-8")
+    result = run_python(project, script)
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [], str(result)
+    assert state(project.url) == ({"t1", "t2", "t3"}, {"r3"}), str(result)
+    lock_file = locks.sqlite_lock_path(sa.engine.make_url(project.url))
+    assert lock_file and not Path(lock_file).exists(), str(result)
+    result = project.run("flask", "upgrade", env={"FLASK_MIGRATE_LOCK_TIMEOUT": "2"})
+    assert result.returncode == 0 and WAITING not in result.stderr, str(result)

@@ -214,3 +214,16 @@ def test_an_env_py_can_opt_out_of_the_guarantees(make_project, front):
     result = project.db("upgrade", env={"FAIL_IN": "upgrade"})
     assert result.returncode == 1, str(result)
     assert state(project.url) == (set(), set()), "with them, the run is rolled back whole"
+
+
+def test_two_databases_on_one_sqlite_file_is_one_line_not_a_wait(make_project, front):
+    """The multi-database env.py of 2.x-4.x keeps every database's transaction open until the
+    end: two binds on one SQLite file would wait for each other's write lock."""
+    project = old_project(make_project, "multidb", "fm4-multidb")
+    shared = f"sqlite:///{project.path / 'shared.db'}"
+    project.env.update(USERS_URL=shared, LOGS_URL=shared, FLASK_MIGRATE_LOCK_TIMEOUT="60")
+    result = project.db("upgrade", timeout=30)
+    assert result.returncode == 1, str(result)
+    [error] = error_lines(result)
+    assert "the users and logs databases are the same SQLite file" in error, str(result)
+    assert "Traceback" not in result.output, str(result)

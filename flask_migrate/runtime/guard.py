@@ -28,13 +28,16 @@ An env.py that must go without sets ``context.config.attributes["flask_migrate.g
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
+import os
 from typing import Any, Callable, Iterator
 
 from sqlalchemy import event
 
 from .. import _alembic
 from ..config import ATTR_COMMAND, ATTR_DATABASE
+from ..errors import MigrateError
 from .binds import DEFAULT, safe_url
 from .headcache import upgrade_to_heads
 from .locks import acquire, lock_name, lock_timeout
@@ -72,19 +75,22 @@ def database_of_token(token: str | None) -> str | None:
 
 
 class _LoggingState:
-    """The logging configuration before env.py ran, to undo what its ``fileConfig()`` did.
+    """Undoes what an old env.py's ``fileConfig()`` did to the loggers that existed before.
 
     The full env.py of Flask-Migrate 1.x-4.x calls ``logging.config.fileConfig()`` with the
-    logging sections of alembic.ini, which disables every logger the process had (ours and the
-    application's) and replaces the handlers of the root and ``alembic`` loggers.  As soon as
-    env.py configures Alembic, every logger that existed before is put back as it was, so the
-    application's loggers, our progress lines and the command line's choice of Alembic
-    messages are what they are with our own env.py; once the command is over, loggers made
-    since get the defaults again too.
+    logging sections of alembic.ini.  That disables every logger the process had (ours and the
+    application's), replaces the root logger's handlers, configures the loggers alembic.ini
+    names and resets their children.  As soon as env.py configures Alembic, and again once the
+    command is over, exactly those changes are undone: a logger that is disabled but was not is
+    enabled again, the root logger and the loggers alembic.ini names get their level, handlers
+    and propagation back, and so do their children that still look as ``fileConfig()`` left
+    them.  Anything else, e.g. a handler the application (or SQLAlchemy's ``echo``) added while
+    the command ran, is left alone.  Made only for an env.py that calls ``fileConfig()``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, named: list[str]) -> None:
         self.root = logging.getLogger()
+        self.named = [name for name in named if name and name != "root"]
         self.saved = {name: self._state(logger) for name, logger in self._loggers()}
         self.saved_root = self._state(self.root)
 
@@ -99,25 +105,46 @@ class _LoggingState:
     def _state(logger: logging.Logger) -> tuple[Any, ...]:
         return logger.level, list(logger.handlers), logger.propagate, logger.disabled
 
-    def restore(self, *, reset_new: bool = True) -> None:
-        """Put every logger back as it was; with ``reset_new``, those made since get the
-        defaults (level NOTSET, no handlers, propagating)."""
+    def _touched(self, name: str, logger: logging.Logger) -> bool:
+        """Whether fileConfig() may have set this logger's level, handlers and propagation."""
+        if name in self.named:
+            return True
+        if any(name.startswith(parent + ".") for parent in self.named):
+            # A child fileConfig() reset: it keeps what was added to it since.
+            return logger.level == logging.NOTSET and not logger.handlers and logger.propagate
+        return False
+
+    def restore(self) -> None:
         for name, logger in self._loggers():
             state = self.saved.get(name)
             if state is None:
-                if not reset_new:
-                    continue
-                state = (logging.NOTSET, [], True, False)
-            if self._state(logger) != state:
-                level, handlers, propagate, disabled = state
+                continue
+            level, handlers, propagate, disabled = state
+            if self._touched(name, logger):
                 logger.setLevel(level)
                 logger.handlers[:] = handlers
                 logger.propagate = propagate
-                logger.disabled = disabled
+            if logger.disabled and not disabled:
+                logger.disabled = False
         level, handlers, _, _ = self.saved_root
         if self.root.level != level:
             self.root.setLevel(level)
         self.root.handlers[:] = handlers
+
+
+def _file_config_loggers(config: Any) -> list[str] | None:
+    """The loggers alembic.ini configures, when env.py calls fileConfig(); None otherwise."""
+    from ..folder import folder_of
+
+    env = folder_of(config).env
+    if env is None or "file_config" not in env.constructs:
+        return None
+    try:
+        parser = config.file_config
+        keys = [key.strip() for key in parser.get("loggers", "keys").split(",")]
+        return [parser.get(f"logger_{key}", "qualname", fallback="") for key in keys]
+    except Exception:  # no logging sections: fileConfig() itself will fail, and say so
+        return []
 
 
 class Visit:
@@ -152,13 +179,19 @@ class RunGuard:
         self._pools: list[tuple[Any, Callable[..., None]]] = []
         self._steps: Any = None
         self._steps_known = False
-        self._logging = _LoggingState()
+        named = _file_config_loggers(config)
+        self._logging = _LoggingState(named) if named is not None else None
+        #: Lock keys this run holds: two databases on one SQLite file (or one server database)
+        #: take the lock once, instead of waiting for themselves.
+        self._held: set[tuple[str, str]] = set()
+        self.closed = False
 
     # -- the hooks ------------------------------------------------------------------------------
 
     def configure(self, environment: Any, original: Callable[..., None], kwargs: dict) -> None:
         """``context.configure(**kwargs)``, with the guards of the connection it names."""
-        self._logging.restore(reset_new=False)
+        if self._logging is not None:
+            self._logging.restore()
         timeout_setting = kwargs.pop("lock_timeout", self.lock_timeout_setting)
         options = _alembic.context_options(environment)
         token = kwargs.get("upgrade_token", options.get("upgrade_token"))
@@ -171,6 +204,7 @@ class RunGuard:
         if connection is None or environment.is_offline_mode():
             original(**kwargs)
             return
+        self._refuse_shared_sqlite_file(label, connection)
         visit = Visit(label, multidb, connection)
         self.visits.append(visit)
         self._watch(connection)
@@ -207,9 +241,13 @@ class RunGuard:
             name = lock_name(
                 version_table or "alembic_version", schema, connection.engine.url.database
             )
-            release = acquire(connection, visit.label, name, timeout)
-            if release is not None:
-                visit.restores.append(release)
+            url = connection.engine.url
+            key = (name, f"{url.get_backend_name()}://{url.host or ''}:{url.port or ''}")
+            if key not in self._held:
+                release = acquire(connection, visit.label, name, timeout)
+                if release is not None:
+                    self._held.add(key)
+                    visit.restores.append(functools.partial(self._release, key, release))
         if dialect == "sqlite":
             extra, restore = sqlite_transactions(
                 connection, label=visit.label, writes=self.writes, timeout=timeout
@@ -235,6 +273,29 @@ class RunGuard:
         steps = self._steps_function(environment, options)
         if steps is not None:
             options["fn"] = visit.progress.wrap(steps)
+
+    def _refuse_shared_sqlite_file(self, label: str, connection: Any) -> None:
+        """Two databases of one run on one SQLite file would wait for each other's write lock
+        (an env.py that keeps every database's transaction open until the end)."""
+        url = connection.engine.url
+        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+            return
+        path = os.path.realpath(url.database)
+        for visit in self.visits:
+            other = visit.connection.engine.url
+            if (
+                not visit.done and other.get_backend_name() == "sqlite" and other.database
+                and os.path.realpath(other.database) == path
+            ):
+                raise MigrateError(
+                    f"the {visit.label} and {label} databases are the same SQLite file "
+                    f"({url.database}), so they would share one version table and wait for "
+                    "each other; give each database a file of its own"
+                )
+
+    def _release(self, key: tuple[str, str], release: Callable[[Any], None], raw: Any) -> None:
+        self._held.discard(key)
+        release(raw)
 
     def _steps_function(self, environment: Any, options: dict) -> Any:
         """The command's own step generator, before any visit replaced it; for ``upgrade`` to
@@ -278,7 +339,9 @@ class RunGuard:
         if succeeded:
             for visit in self.visits:
                 visit.progress.summary()
-        self._logging.restore()
+        self.closed = True
+        if self._logging is not None:
+            self._logging.restore()
 
 
 def _configure_hook(environment: Any, original: Callable[..., None], kwargs: dict) -> None:
@@ -301,7 +364,8 @@ def _guard_of(config: Any) -> RunGuard | None:
     attributes = getattr(config, "attributes", {})
     if attributes.get(OPT_OUT) is False:
         return None
-    return attributes.get(ATTR_GUARD)
+    guard = attributes.get(ATTR_GUARD)
+    return guard if guard is not None and not guard.closed else None
 
 
 @contextlib.contextmanager

@@ -49,7 +49,16 @@ _POLL = 0.2
 def lock_timeout(value: float | None = None) -> float:
     """The wait limit: ``value`` if given, else $FLASK_MIGRATE_LOCK_TIMEOUT, else 600 s."""
     if value is not None:
-        return float(value)
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            seconds = -1.0
+        if seconds < 0:
+            raise MigrateError(
+                f"lock_timeout must be a number of seconds, not {value!r}; e.g. "
+                "Migrate(app, db, lock_timeout=120)"
+            )
+        return seconds
     text = os.environ.get(TIMEOUT_ENV, "").strip()
     if not text:
         return DEFAULT_TIMEOUT

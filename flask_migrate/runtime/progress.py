@@ -1,8 +1,8 @@
 """What a migration run tells as it goes: each revision's duration, then a summary.
 
-Alembic logs ``Running upgrade A -> B, message`` as a revision starts; :class:`Progress` adds
-``Applied B in 0.12 s`` when it is done, and, once the run is over (committed), one line with
-the count and the total time.  Everything goes to the ``flask_migrate`` logger, which the
+:class:`Progress` logs ``Applying B (message) ...`` as a revision starts, ``Applied B in
+0.12 s`` when it is done, and, once the run is over (committed), one line with the count and
+the total time (``Reverting``/``Reverted``/``Downgraded`` for a downgrade).  Everything goes to the ``flask_migrate`` logger, which the
 command line shows on stderr and an application's own logging configuration governs otherwise.
 """
 from __future__ import annotations
@@ -39,10 +39,22 @@ class Progress:
             self.started = self.step_started = time.perf_counter()
             self.first = ",".join(heads) if heads else "base"
             for step in fn(heads, context):
+                self._starting(step)
                 self.step_started = time.perf_counter()
                 yield step
 
         return steps
+
+    @staticmethod
+    def _starting(step: Any) -> None:
+        """Say which revision starts, so that a long one is not silence."""
+        script = getattr(step, "revision", None)  # Alembic's RevisionStep; stamps have none
+        revision = getattr(script, "revision", None)
+        if not isinstance(revision, str):
+            return
+        verb = "Applying" if step.is_upgrade else "Reverting"
+        doc = (getattr(script, "doc", None) or "").strip().splitlines()
+        logger.info("%s %s%s ...", verb, revision, f" ({doc[0]})" if doc else "")
 
     def applied(self, *, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
         """Alembic's ``on_version_apply`` callback."""
