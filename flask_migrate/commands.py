@@ -113,9 +113,7 @@ def _running(config: Config) -> Iterator[None]:
     """Run env.py (whichever it is) with the guarantees of a run established around it
     (:mod:`flask_migrate.runtime.guard`), and, for an env.py written for an older
     Flask-Migrate, what it expects (:mod:`flask_migrate.compat`)."""
-    record = current_record()
-    lock_timeout = record.configure_args.get("lock_timeout") if record is not None else None
-    with _ONE_AT_A_TIME, old_env_support(config), guarded(config, lock_timeout):
+    with _ONE_AT_A_TIME, old_env_support(config), guarded(config):
         yield
 
 

@@ -99,7 +99,7 @@ def run_migrations(
     changes = writes(context.config)
     # Decide for every database before touching any, so a misconfigured one changes nothing.
     use_async = [_uses_async_driver(target, asynchronous) for target in targets]
-    with guarded(context.config, record.configure_args.get("lock_timeout")):
+    with guarded(context.config):
         for index, target in enumerate(targets):
             is_last = index == len(targets) - 1
             kwargs = dict(

@@ -38,6 +38,7 @@ from sqlalchemy import event
 from .. import _alembic
 from ..config import ATTR_COMMAND, ATTR_DATABASE
 from ..errors import MigrateError
+from ..extension import current_record
 from .binds import DEFAULT, safe_url
 from .headcache import upgrade_to_heads
 from .locks import acquire, lock_name, lock_timeout
@@ -170,11 +171,15 @@ class Visit:
 class RunGuard:
     """The guarantees for one command's runs of env.py (see the module's documentation)."""
 
-    def __init__(self, config: Any, lock_timeout_setting: Any = None) -> None:
+    def __init__(self, config: Any) -> None:
         self.config = config
         self.command = config.attributes.get(ATTR_COMMAND)
         self.writes = writes(config)
-        self.lock_timeout_setting = lock_timeout_setting
+        record = current_record()
+        #: ``Migrate(lock_timeout=...)``, for an env.py that passes none to ``configure()``.
+        self.lock_timeout_setting = (
+            record.configure_args.get("lock_timeout") if record is not None else None
+        )
         self.visits: list[Visit] = []
         self._pools: list[tuple[Any, Callable[..., None]]] = []
         self._steps: Any = None
@@ -369,20 +374,17 @@ def _guard_of(config: Any) -> RunGuard | None:
 
 
 @contextlib.contextmanager
-def guarded(config: Any, lock_timeout_setting: Any = None) -> Iterator[RunGuard]:
+def guarded(config: Any) -> Iterator[RunGuard]:
     """Establish the guarantees for every run of env.py with ``config`` inside the block.
 
     Re-entrant: inside a block that already guards ``config`` it adds nothing.
-
-    :param lock_timeout_setting: the application's ``lock_timeout`` (``Migrate(...)``), used
-        when env.py does not pass one to ``configure()``.
     """
     current = config.attributes.get(ATTR_GUARD)
     if current is not None:
         yield current
         return
     _alembic.install_environment_hooks(_configure_hook, _run_hook)
-    guard = RunGuard(config, lock_timeout_setting)
+    guard = RunGuard(config)
     config.attributes[ATTR_GUARD] = guard
     succeeded = False
     try:
