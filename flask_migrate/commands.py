@@ -134,15 +134,23 @@ def _database_state(config: Config) -> str | None:
     finally:
         config.attributes[ATTR_COMMAND] = command
 
-    def where(heads: tuple[str, ...]) -> str:
-        return f"revision {', '.join(heads)}" if heads else "base (no revision applied)"
+    def where(state: _plan.DatabaseState) -> str:
+        heads = state.current
+        at = f"revision {', '.join(heads)}" if heads else "base (no revision applied)"
+        if state.interrupted is not None:
+            # MySQL/MariaDB, or an autocommit_block(): part of the revision stayed.
+            at += (
+                f" with what {state.interrupted.revision} did before it failed, which this "
+                "database could not roll back"
+            )
+        return at
 
     if len(report) == 1:
-        return f"the database was left at {where(report[0].current)}"
+        return f"the database was left at {where(report[0])}"
     if not report:
         return None
     return "the databases were left at: " + ", ".join(
-        f"{state.name} {where(state.current)}" for state in report
+        f"{state.name} {where(state)}" for state in report
     )
 
 

@@ -14,6 +14,7 @@ from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
 
 from .config import ATTR_DATABASE, Config
+from .runtime.marks import Interrupted, read
 
 #: Exit status of ``status`` when some database has revisions to apply.
 PENDING_EXIT_CODE = 3
@@ -37,10 +38,12 @@ class DatabaseState:
     current: tuple[str, ...]
     heads: tuple[str, ...]
     steps: list[Step] = field(default_factory=list)
+    #: A revision an earlier run started and did not finish (see :mod:`.runtime.marks`).
+    interrupted: Interrupted | None = None
 
     @property
     def up_to_date(self) -> bool:
-        return not self.steps
+        return not self.steps and self.interrupted is None
 
 
 class Report(list):
@@ -79,9 +82,14 @@ def collect(config: Config, steps: StepsFunction, report: Report) -> Report:
     def record(current: Any, context: Any) -> list[Any]:
         name, url = _database(config)
         current = tuple(current or ())
+        interrupted = None
+        if context.connection is not None and not context.as_sql:
+            interrupted = read(
+                context.connection, context.version_table, context.version_table_schema
+            )
         report.append(DatabaseState(
             name, url, current, tuple(script.get_heads()),
-            [_step(migration) for migration in steps(script, current)],
+            [_step(migration) for migration in steps(script, current)], interrupted,
         ))
         return []
 
@@ -100,8 +108,15 @@ def print_status(report: Report, out: TextIO) -> None:
         print(f"Database {state.name} ({state.url})", file=out)
         print(f"  current: {_revisions(state.current)}", file=out)
         print(f"  heads:   {_revisions(state.heads)}", file=out)
+        if state.interrupted is not None:
+            print(f"  interrupted: {state.interrupted.revision} did not finish "
+                  f"({state.interrupted.describe()}); part of it may be in the database, "
+                  "'db upgrade' says how to recover", file=out)
         if state.up_to_date:
             print("  status:  up to date", file=out)
+            continue
+        if not state.steps:
+            print("  status:  not up to date: a revision did not finish", file=out)
             continue
         count = len(state.steps)
         print(f"  status:  {count} revision{'s' if count != 1 else ''} to apply, in order:",

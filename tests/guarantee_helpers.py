@@ -193,9 +193,30 @@ def database_url(backend: str, request: pytest.FixtureRequest) -> str | None:
     return str(request.getfixturevalue(f"{backend}_url"))
 
 
+#: The tables that record a revision in progress (:mod:`flask_migrate.runtime.marks`).
+MARK_TABLES = tuple(f"{table}_in_progress" for table in VERSION_TABLES)
+
+
 def state(url: str) -> tuple[set[str], set[str]]:
-    """``(tables other than the version table, revisions in the version table)`` at ``url``."""
-    return tables(url) - set(VERSION_TABLES), versions(url)
+    """``(tables other than the version table, revisions in the version table)`` at ``url``.
+
+    The record of a revision in progress is not counted: :func:`interrupted` reads it.
+    """
+    return tables(url) - set(VERSION_TABLES) - set(MARK_TABLES), versions(url)
+
+
+def interrupted(url: str) -> list[tuple[str, str]]:
+    """``(revision, direction)`` of each record of a revision that did not finish, at ``url``."""
+    found = []
+    for table in set(MARK_TABLES) & tables(url):
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        try:
+            with engine.connect() as connection:
+                found += [tuple(row) for row in connection.execute(
+                    sa.text(f"SELECT revision, direction FROM {table}"))]
+        finally:
+            engine.dispose()
+    return found
 
 
 def scalars(url: str, sql: str) -> list:

@@ -37,6 +37,7 @@ from tests.guarantee_helpers import (
     error_line,
     execute,
     fail_when,
+    interrupted,
     SERVER_FOLDER_KINDS,
     guarded_project,
     kinds_and,
@@ -136,35 +137,48 @@ def test_mariadb_keeps_the_ddl_of_a_failed_revision(
     make_project, any_migrations_folder, mariadb_url
 ):
     """MariaDB commits each DDL statement on its own, so no transaction can undo one; what
-    holds is the bookkeeping: alembic_version names the last revision that completed, and the
-    error names the revision that failed, for the user to repair."""
+    holds is the bookkeeping: alembic_version names the last revision that completed, the
+    revision that failed is recorded as unfinished, and the next run says how to recover
+    instead of tripping over the table the revision left behind."""
     project = guarded_project(make_project, any_migrations_folder, mariadb_url)
     three_tables(project)
     url = mariadb_url
 
     result = project.run("flask", "upgrade", "r1")
     assert result.returncode == 0, str(result)
+    assert interrupted(url) == [], str(result)
 
     result = project.run("script", "upgrade", env={FAIL: "upgrade"})
     assert_failed_in(result, "r3")
+    assert "with what r3 did before it failed" in error_line(result), str(result)
     assert state(url) == ({"t1", "t2", "t3"}, {"r2"}), str(result)
+    assert interrupted(url) == [("r3", "upgrade")], str(result)
 
-    # Running it again trips over the table r3 left behind, and says so.
+    # Running it again does not re-run r3 (whose table is there): it names the unfinished
+    # revision and the way out.
     result = project.run("flask", "upgrade")
-    assert_failed_in(result, "r3")
-    assert "t3" in error_line(result) and "already exists" in error_line(result), str(result)
+    assert result.returncode == 1, str(result)
+    line = error_line(result)
+    assert "revision r3 (revision r3) did not finish in an earlier run" in line, str(result)
+    assert "'db stamp r2'" in line and "'db stamp r3'" in line, str(result)
+    assert "already exists" not in line and "fix the script" not in line, str(result)
     assert state(url) == ({"t1", "t2", "t3"}, {"r2"}), str(result)
 
-    # Once the user has dropped it, the upgrade completes.
+    # The user undoes what r3 did and says so; the upgrade then completes, leaving no record.
     execute(url, "DROP TABLE t3")
+    result = project.run("script", "stamp", "r2")
+    assert result.returncode == 0, str(result)
+    assert interrupted(url) == [], str(result)
     result = project.run("script", "upgrade")
     assert result.returncode == 0, str(result)
     assert state(url) == ({"t1", "t2", "t3"}, {"r3"}), str(result)
+    assert "alembic_version_in_progress" not in tables(url), str(result)
 
     # r3 is reverted (its table and its version row); r2 drops t2, then fails.
     result = project.run("flask", "downgrade", "base", env={FAIL: "downgrade"})
     assert_failed_in(result, "r2")
     assert state(url) == ({"t1"}, {"r2"}), str(result)
+    assert interrupted(url) == [("r2", "downgrade")], str(result)
 
 
 def test_autocommit_block_on_sqlite(make_project, any_migrations_folder):
@@ -185,12 +199,21 @@ def test_autocommit_block_on_sqlite(make_project, any_migrations_folder):
     assert_failed_in(result, "r3")
     assert scalars(url, "PRAGMA auto_vacuum") == [1], str(result)
     # The block committed the run so far (r1).  After it the run is one transaction again:
-    # r2's table and version went with the failure of r3.
+    # r2's table and version went with the failure of r3, not what its block did: r2 is
+    # recorded as unfinished.
     assert state(url) == ({"t1"}, {"r1"}), str(result)
+    assert interrupted(url) == [("r2", "upgrade")], str(result)
 
+    result = project.run("script", "upgrade")
+    assert result.returncode == 1, str(result)
+    assert "revision r2 (revision r2) did not finish" in error_line(result), str(result)
+    # Its block can run again (the user's judgement): stamp where the version table is.
+    result = project.run("script", "stamp", "r1")
+    assert result.returncode == 0, str(result)
     result = project.run("script", "upgrade")
     assert result.returncode == 0, str(result)
     assert state(url) == ({"t1", "t2", "t3"}, {"r3"}), str(result)
+    assert interrupted(url) == [], str(result)
 
 
 @pytest.mark.parametrize("folder_kind", SERVER_FOLDER_KINDS)
@@ -210,6 +233,7 @@ def test_autocommit_block_on_postgresql(make_project, any_migrations_folder, pos
     valid = "SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_t1_n'::regclass"
     assert scalars(url, valid) == [True], str(result)
     assert state(url) == ({"t1", "t2"}, {"r2"}), str(result)
+    assert interrupted(url) == [], str(result)  # r2 finished, r3 was rolled back
 
     result = project.run("flask", "upgrade")
     assert result.returncode == 0, str(result)

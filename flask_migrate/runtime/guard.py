@@ -13,6 +13,8 @@ every connection env.py configures:
   (:mod:`.transactions`);
 - each revision applied is logged with its duration, and a summary once the command succeeded
   (:mod:`.progress`); ``upgrade`` to the heads answers from the heads memo (:mod:`.headcache`);
+- the revision in progress is recorded where part of it can outlive a failure, and a run that
+  finds such a record refuses to go on (:mod:`.marks`);
 - a command that only reads leaves the version table alone (``dont_mutate``);
 - the database being visited is known by name and masked URL, for reports and errors;
 - the logging configuration is left alone: what an old env.py's ``fileConfig()`` changed is
@@ -42,6 +44,7 @@ from ..extension import current_record
 from .binds import DEFAULT, safe_url
 from .headcache import upgrade_to_heads
 from .locks import acquire, lock_name, lock_timeout
+from .marks import RevisionMark, excluded_from_autogenerate
 from .progress import Progress
 from .transactions import Restore, dbapi_connection, postgresql_transactions, sqlite_transactions
 
@@ -203,6 +206,12 @@ class RunGuard:
         name = database_of_token(token)
         multidb = token not in (None, "upgrades")
         label = (name or "default") if name is not None else str(token)
+        version_table = (
+            kwargs.get("version_table") or options.get("version_table") or "alembic_version"
+        )
+        kwargs["include_name"] = excluded_from_autogenerate(
+            version_table, kwargs.get("include_name")
+        )
         connection = kwargs.get("connection")
         url = connection.engine.url if connection is not None else kwargs.get("url")
         self.config.attributes[ATTR_DATABASE] = (label, safe_url(url) if url else "?")
@@ -240,12 +249,12 @@ class RunGuard:
         dialect = connection.dialect.name
         # Read only by a run that takes the lock: a bad value must not stop 'current'.
         timeout = lock_timeout(timeout_setting) if self.writes else 0.0
+        version_table = (
+            kwargs.get("version_table") or options.get("version_table") or "alembic_version"
+        )
+        schema = kwargs.get("version_table_schema") or options.get("version_table_schema")
         if self.writes:
-            version_table = kwargs.get("version_table") or options.get("version_table")
-            schema = kwargs.get("version_table_schema") or options.get("version_table_schema")
-            name = lock_name(
-                version_table or "alembic_version", schema, connection.engine.url.database
-            )
+            name = lock_name(version_table, schema, connection.engine.url.database)
             url = connection.engine.url
             key = (name, f"{url.get_backend_name()}://{url.host or ''}:{url.port or ''}")
             if key not in self._held:
@@ -271,13 +280,17 @@ class RunGuard:
             # the version table.
             kwargs.setdefault("dont_mutate", True)
             return
+        mark = RevisionMark(
+            connection, visit.raw, version_table, schema, self.command, visit.progress.where
+        )
+        visit.restores.append(lambda raw: mark.finish())
         callbacks = kwargs.get("on_version_apply") or ()
         if callable(callbacks):
             callbacks = (callbacks,)
-        kwargs["on_version_apply"] = (*callbacks, visit.progress.applied)
+        kwargs["on_version_apply"] = (*callbacks, mark.applied, visit.progress.applied)
         steps = self._steps_function(environment, options)
         if steps is not None:
-            options["fn"] = visit.progress.wrap(steps)
+            options["fn"] = mark.wrap(visit.progress.wrap(steps))
 
     def _refuse_shared_sqlite_file(self, label: str, connection: Any) -> None:
         """Two databases of one run on one SQLite file would wait for each other's write lock
