@@ -203,6 +203,6 @@ def test_the_record_is_not_part_of_the_schema(make_project, front):
     result = project.run(front, "downgrade")
     assert result.returncode == 1, str(result)
     line = error_line(result)
-    assert f"did not finish in an earlier run (downgrade started" in line, str(result)
+    assert "did not finish in an earlier run (downgrade started" in line, str(result)
     assert f"'db stamp {revision}'" in line, str(result)
     assert interrupted(project.url) == [(revision, "downgrade")]
