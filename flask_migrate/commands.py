@@ -647,19 +647,19 @@ def lint(
     dialect: str | None = None,
 ) -> Any:
     """Check what revisions do for operations that lock or break a live database.
-    Exit status: 1 when a finding is an error, else 0.
+    A revision accepts a finding with a comment naming the rule and a reason:
+    ``# flask-migrate: accept RULE-ID -- why it is safe here``.  Exit status: 1 when a
+    finding that is not accepted is an error, else 0.
 
     Runs each revision's upgrade (per database) without a database, recording its operations
     as Alembic would run them, and parses raw SQL given to op.execute with PostgreSQL's own
     parser (pglast, the 'lint' extra).  Each finding names the file and line, the revision, a
     rule id, why it is dangerous and what to do instead.  Operations on a table the same
-    revision creates are not flagged.  A revision accepts a finding with a comment naming the
-    rule and a reason: ``# flask-migrate: accept drop-column -- unused since 4.2``.  Never
-    connects to a database.  The report is printed and returned (a list of findings);
+    revision creates are not flagged.  Never connects to a database.  The report is printed and returned (a list of findings);
     ``report.exit_code`` is the exit status.
 
-    :param rev_range: the revisions to check, as ``[start]:[end]`` (e.g. ``heads-2:`` or
-        ``base:head``); default every revision.  This is ``-r/--rev-range``.
+    :param rev_range: the revisions to check, as ``[start]:[end]`` (e.g. ``heads~2:``, the last
+        three, or ``base:head``); default every revision.  This is ``-r/--rev-range``.
     :param dialect: check for this kind of database (``postgresql``, ``mysql``, ``mariadb``,
         ``sqlite``) instead of the one of each database's URL.  This is ``--dialect``.
     """

@@ -205,7 +205,7 @@ RULES: dict[str, Rule] = _rules(
     Rule("accept-marker", ERROR, {
         OTHER: (
             "an accept marker must name known rules and say why the finding is safe here",
-            "write '# flask-migrate: accept RULE-ID -- the reason' (see 'db lint --help')"),
+            "write '# flask-migrate: accept RULE-ID -- the reason'"),
     }),
     Rule("accept-unused", NOTE, {
         OTHER: (
@@ -900,17 +900,52 @@ def databases(config: Any, dialect: str | None) -> list[tuple[str | None, str]]:
 
 
 def _revisions(script: ScriptDirectory, rev_range: str | None) -> list[Script]:
-    """The revisions of ``rev_range`` (``[start]:[end]``, default all), oldest first."""
+    """The revisions of ``rev_range`` (``[start]:[end]``, default all), oldest first.
+
+    Both ends are included, as in ``history``; ``X~N`` is the revision N steps before ``X``
+    (a revision id, ``head`` or ``heads``), so ``heads~2:`` is the last three revisions.
+    """
     if rev_range is None:
         base, head = "base", "heads"
     else:
         if ":" not in rev_range:
             raise UsageError(
                 f"the lint range '{rev_range}' has no ':'; write it as [start]:[end], e.g. "
-                "-r heads-2: or -r base:head"
+                "-r heads~2: or -r base:head"
             )
-        base, _, head = rev_range.partition(":")
+        base, _, head = (_steps_back(script, end) for end in rev_range.partition(":"))
     return list(reversed(list(script.walk_revisions(base or "base", head or "heads"))))
+
+
+_STEPS_BACK = re.compile(r"^(?P<start>[^~]+)~(?P<steps>\d+)$")
+
+
+def _steps_back(script: ScriptDirectory, end: str) -> str:
+    """``X~N`` as the id of the revision N steps before X; any other text as it is."""
+    match = _STEPS_BACK.match(end.strip())
+    if match is None:
+        return end
+    start, steps = match.group("start"), int(match.group("steps"))
+    if start in ("head", "heads"):
+        heads = script.get_heads()
+        if len(heads) != 1:
+            raise UsageError(
+                f"'{end}' needs a single head, and there are {len(heads)}; name the revision "
+                "to count back from (see 'db heads')"
+            )
+        start = heads[0]
+    revision = script.get_revision(start)
+    for _ in range(steps):
+        down = revision.down_revision if revision is not None else None
+        if isinstance(down, (tuple, list)):
+            raise UsageError(
+                f"'{end}' goes back through the merge revision {revision.revision}; name the "
+                "first revision of the range instead (see 'db history')"
+            )
+        if down is None:
+            return "base"  # past the first revision: the whole history
+        revision = script.get_revision(down)
+    return revision.revision if revision is not None else end
 
 
 def _upgrade_function(module: Any, database: str | None) -> Any:

@@ -113,7 +113,8 @@ _COMMAND_HELP: dict[tuple[str, str], str] = {
     ("downgrade", "revision"): "-1 is one step down; with --sql the default is head:-1.",
     ("upgrade", "revision"): "With --sql, FROM:TO is accepted too.",
     ("history", "rev_range"): "Default: every revision.",
-    ("lint", "rev_range"): "E.g. heads-2: or base:head. Default: every revision.",
+    ("lint", "rev_range"): "E.g. heads~2: (the last three) or base:head. Default: every "
+    "revision.",
 }
 
 #: The API functions, in the order ``--help`` lists them.
