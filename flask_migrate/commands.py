@@ -655,8 +655,8 @@ def lint(
     as Alembic would run them, and parses raw SQL given to op.execute with PostgreSQL's own
     parser (pglast, the 'lint' extra).  Each finding names the file and line, the revision, a
     rule id, why it is dangerous and what to do instead.  Operations on a table the same
-    revision creates are not flagged.  Never connects to a database.  The report is printed and returned (a list of findings);
-    ``report.exit_code`` is the exit status.
+    revision creates are not flagged.  Never connects to a database.  The report is printed
+    and returned (a list of findings); ``report.exit_code`` is the exit status.
 
     :param rev_range: the revisions to check, as ``[start]:[end]`` (e.g. ``heads~2:``, the last
         three, or ``base:head``); default every revision.  This is ``-r/--rev-range``.

@@ -1050,8 +1050,9 @@ def print_report(report: LintReport, out: TextIO, summary: bool = True) -> None:
         number = sum(1 for finding in report.open if finding.severity == severity)
         if number:
             counts.append(_plural(number, severity))
+    counts = counts or ["no findings"]
     accepted = len(report) - len(report.open)
     if accepted:
         counts.append(f"{accepted} accepted")
     checked = f"Checked {_plural(report.revisions, 'revision')} for {', '.join(report.dialects)}"
-    print(f"{checked}: {', '.join(counts) if counts else 'no findings'}.", file=out)
+    print(f"{checked}: {', '.join(counts)}.", file=out)
