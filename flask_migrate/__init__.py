@@ -20,6 +20,7 @@ from .commands import (
     heads,
     history,
     init,
+    lint,
     list_templates,
     merge,
     migrate,
@@ -42,7 +43,8 @@ __all__ = [
     "ChangesDetected", "Config", "Migrate", "MigrateCommand", "MigrateError",
     "RevisionScriptError", "UsageError", "alembic_version", "branches", "check",
     "convert_multidb", "current", "doctor", "downgrade", "edit", "heads", "history", "init",
-    "list_templates", "merge", "migrate", "revision", "show", "stamp", "status", "upgrade",
+    "lint", "list_templates", "merge", "migrate", "revision", "show", "stamp", "status",
+    "upgrade",
 ]
 
 

@@ -314,11 +314,35 @@ def migrate(
     config = _config(directory, x_arg=x_arg, autogenerate=True, command="migrate")
     with _errors_translated(config, named=(head,)):
         _require_new_rev_id(config, rev_id)
-        alembic_command.revision(
+        written = alembic_command.revision(
             config, message=message, autogenerate=True, sql=sql, head=head, splice=splice,
             branch_label=branch_label, version_path=version_path, rev_id=rev_id,
             process_revision_directives=_autogenerate.guard,
         )
+    if not sql:
+        _lint_new_revisions(config, written)
+
+
+def _lint_new_revisions(config: Config, written: Any) -> None:
+    """Print what ``lint`` finds in the revisions ``migrate`` just wrote (the exit status
+    stays 0: the revision is written, and is the user's to review)."""
+    from . import linter as _lint
+
+    scripts = [script for script in (written if isinstance(written, list) else [written])
+               if script is not None]
+    if not scripts:
+        return
+    try:
+        with _errors_translated(config):
+            report = _lint.lint(config, revisions=[script.revision for script in scripts])
+    except MigrateError as error:
+        print(f"Not linted: {error}", file=config.stdout)
+        return
+    if report.open:
+        print("db lint finds, in the new revision:", file=config.stdout)
+        _lint.print_report(report, config.stdout, summary=False)
+        print("Fix the revision, or accept a finding with a marker (see 'db lint --help').",
+              file=config.stdout)
 
 
 def edit(directory: str | None = None, revision: str = "head") -> None:
@@ -623,6 +647,37 @@ def _describe_diffs(diffs: Sequence[Any], shown: int = 3) -> str:
         names.append(f"{first[0]} {target.name}" if target is not None else str(first[0]))
     more = f" and {len(names) - shown} more" if len(names) > shown else ""
     return ", ".join(names[:shown]) + more
+
+
+def lint(
+    directory: str | None = None,
+    rev_range: str | None = None,
+    dialect: str | None = None,
+) -> Any:
+    """Check what revisions do for operations that lock or break a live database.
+    A revision accepts a finding with a comment naming the rule and a reason:
+    ``# flask-migrate: accept RULE-ID -- why it is safe here``.  Exit status: 1 when a
+    finding that is not accepted is an error, else 0.
+
+    Runs each revision's upgrade (per database) without a database, recording its operations
+    as Alembic would run them, and parses raw SQL given to op.execute with PostgreSQL's own
+    parser (pglast, the 'lint' extra).  Each finding names the file and line, the revision, a
+    rule id, why it is dangerous and what to do instead.  Operations on a table the same
+    revision creates are not flagged.  Never connects to a database.  The report is printed
+    and returned (a list of findings); ``report.exit_code`` is the exit status.
+
+    :param rev_range: the revisions to check, as ``[start]:[end]`` (e.g. ``heads~2:``, the last
+        three, or ``base:head``); default every revision.  This is ``-r/--rev-range``.
+    :param dialect: check for this kind of database (``postgresql``, ``mysql``, ``mariadb``,
+        ``sqlite``) instead of the one of each database's URL.  This is ``--dialect``.
+    """
+    from . import linter as _lint
+
+    config = _config(directory, command="lint")
+    with _errors_translated(config, named=(rev_range or "",)):
+        report = _lint.lint(config, rev_range=rev_range, dialect=dialect)
+    _lint.print_report(report, config.stdout)
+    return report
 
 
 def doctor(directory: str | None = None, fix: bool = False) -> None:

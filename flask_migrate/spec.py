@@ -80,8 +80,7 @@ PARAMETERS: dict[str, Parameter] = {
     "tag": Parameter(
         Kind.VALUE, "Tag for env.py, read with context.get_tag_argument().", ("--tag",), "TAG"),
     "rev_range": Parameter(
-        Kind.VALUE, "Range of revisions to list, as [start]:[end].", ("-r", "--rev-range"),
-        "RANGE"),
+        Kind.VALUE, "Range of revisions, as [start]:[end].", ("-r", "--rev-range"), "RANGE"),
     "verbose": Parameter(Kind.FLAG, "Show each revision's details.", ("-v", "--verbose")),
     "indicate_current": Parameter(
         Kind.FLAG, "Mark the database's current revision.", ("-i", "--indicate-current")),
@@ -98,6 +97,9 @@ PARAMETERS: dict[str, Parameter] = {
     "fix": Parameter(
         Kind.FLAG, "Rewrite env.py and script.py.mako to the current template (old files kept "
         "as backups, diff shown; versions/ untouched).", ("--fix",)),
+    "dialect": Parameter(
+        Kind.VALUE, "Check for this kind of database (postgresql, mysql, mariadb, sqlite) "
+        "instead of the one of each database's URL.", ("--dialect",), "NAME"),
     "stamp_binds": Parameter(
         Kind.FLAG, "Record the head revision in every bind's database now, instead of at the "
         "next 'upgrade'.", ("--stamp-binds",)),
@@ -110,6 +112,9 @@ GROUP_PARAMETERS = ("directory", "x_arg")
 _COMMAND_HELP: dict[tuple[str, str], str] = {
     ("downgrade", "revision"): "-1 is one step down; with --sql the default is head:-1.",
     ("upgrade", "revision"): "With --sql, FROM:TO is accepted too.",
+    ("history", "rev_range"): "Default: every revision.",
+    ("lint", "rev_range"): "E.g. heads~2: (the last three) or base:head. Default: every "
+    "revision.",
 }
 
 #: The API functions, in the order ``--help`` lists them.
@@ -130,6 +135,7 @@ COMMANDS: tuple[Callable[..., Any], ...] = (
     commands.status,
     commands.stamp,
     commands.check,
+    commands.lint,
     commands.doctor,
     commands.convert_multidb,
 )

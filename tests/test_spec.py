@@ -512,9 +512,10 @@ def test_spec_covers_the_commands_of_the_spec_document():
         "list-templates", "init", "revision", "migrate", "edit", "merge", "upgrade",
         "downgrade", "show", "history", "heads", "branches", "current", "stamp", "check",
     }
-    # Commands the later issues added: status (deploys), doctor and convert-multidb (legacy).
+    # Commands the later issues added: status and lint (deploys), doctor and convert-multidb
+    # (legacy).
     assert spec_document <= set(NAMES)
-    assert set(NAMES) - spec_document <= {"status", "doctor", "convert-multidb"}
+    assert set(NAMES) - spec_document <= {"status", "lint", "doctor", "convert-multidb"}
     x_commands = {name for name, command in SPECS.items() if command.accepts("x_arg")}
     assert x_commands == {"migrate", "upgrade", "downgrade"}
 
