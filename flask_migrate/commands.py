@@ -28,6 +28,7 @@ from .errors import ChangesDetected, MigrateError, RevisionScriptError, UsageErr
 from .extension import current_record
 from .folder import folder_of
 from .runtime.guard import guarded
+from .runtime.timeouts import ATTR_TIMEOUTS
 
 DEFAULT_DIRECTORY = "migrations"
 #: What a template folder must hold (its README is optional).
@@ -423,6 +424,9 @@ def upgrade(
     x_arg: Sequence[str] | None = None,
     bind: Sequence[str] | None = None,
     plan: bool = False,
+    table_lock_timeout: float | str | None = None,
+    statement_timeout: float | str | None = None,
+    lock_retries: int | str | None = None,
 ) -> _plan.Report | None:
     """Upgrade the database to a later revision.
 
@@ -434,10 +438,22 @@ def upgrade(
         database).
     :param plan: print the revisions the upgrade would apply, in order, and apply none; the
         report is returned.
+    :param table_lock_timeout: PostgreSQL, MySQL/MariaDB: seconds a statement may wait for a
+        lock the application holds before its revision is rolled back and tried again
+        (default ``Migrate(table_lock_timeout=...)``, $FLASK_MIGRATE_TABLE_LOCK_TIMEOUT or 5;
+        0 waits for ever).
+    :param statement_timeout: PostgreSQL: seconds a statement may run (default
+        $FLASK_MIGRATE_STATEMENT_TIMEOUT or 0, no limit).
+    :param lock_retries: how many times a revision that waited too long is tried again
+        (default $FLASK_MIGRATE_LOCK_RETRIES or 5).
     """
     if plan:
         return _show_plan(directory, x_arg, bind, sql, revision, upgrade=True)
     config = _config(directory, x_arg=x_arg, command="upgrade", bind=bind)
+    config.attributes[ATTR_TIMEOUTS] = {
+        "table_lock_timeout": table_lock_timeout, "statement_timeout": statement_timeout,
+        "lock_retries": lock_retries,
+    }
     with _errors_translated(config, named=(revision,), report_state=not sql):
         alembic_command.upgrade(config, revision, sql=sql, tag=tag)
     return None
@@ -451,6 +467,9 @@ def downgrade(
     x_arg: Sequence[str] | None = None,
     bind: Sequence[str] | None = None,
     plan: bool = False,
+    table_lock_timeout: float | str | None = None,
+    statement_timeout: float | str | None = None,
+    lock_retries: int | str | None = None,
 ) -> _plan.Report | None:
     """Revert the database to an earlier revision.
 
@@ -463,12 +482,19 @@ def downgrade(
         database).
     :param plan: print the revisions the downgrade would revert, in order, and revert none;
         the report is returned.
+    :param table_lock_timeout: as for :func:`upgrade`.
+    :param statement_timeout: as for :func:`upgrade`.
+    :param lock_retries: as for :func:`upgrade`.
     """
     if plan:
         return _show_plan(directory, x_arg, bind, sql, revision, upgrade=False)
     if sql and revision == "-1":
         revision = "head:-1"
     config = _config(directory, x_arg=x_arg, command="downgrade", bind=bind)
+    config.attributes[ATTR_TIMEOUTS] = {
+        "table_lock_timeout": table_lock_timeout, "statement_timeout": statement_timeout,
+        "lock_retries": lock_retries,
+    }
     with _errors_translated(config, named=(revision,), report_state=not sql):
         alembic_command.downgrade(config, revision, sql=sql, tag=tag)
     return None

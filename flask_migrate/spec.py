@@ -92,6 +92,16 @@ PARAMETERS: dict[str, Parameter] = {
         "default one); repeatable.", ("--bind",), "NAME"),
     "plan": Parameter(
         Kind.FLAG, "Print the revisions this would run, in order, and run none.", ("--plan",)),
+    "table_lock_timeout": Parameter(
+        Kind.VALUE, "PostgreSQL, MySQL/MariaDB: seconds a statement may wait for a lock the "
+        "application holds before its revision is rolled back and tried again (default 5, or "
+        "$FLASK_MIGRATE_TABLE_LOCK_TIMEOUT; 0: no limit).", ("--table-lock-timeout",), "SECONDS"),
+    "statement_timeout": Parameter(
+        Kind.VALUE, "PostgreSQL: seconds a statement may run (default no limit, or "
+        "$FLASK_MIGRATE_STATEMENT_TIMEOUT).", ("--statement-timeout",), "SECONDS"),
+    "lock_retries": Parameter(
+        Kind.VALUE, "How many times a revision that waited too long for a lock is tried again "
+        "(default 5, or $FLASK_MIGRATE_LOCK_RETRIES).", ("--lock-retries",), "N"),
     "purge": Parameter(
         Kind.FLAG, "Empty the version table first, even of unknown revisions.", ("--purge",)),
     "fix": Parameter(

@@ -13,6 +13,8 @@ every connection env.py configures:
   (:mod:`.transactions`);
 - each revision applied is logged with its duration, and a summary once the command succeeded
   (:mod:`.progress`); ``upgrade`` to the heads answers from the heads memo (:mod:`.headcache`);
+- its statements wait a bounded time for the application's locks, and a revision that waited
+  too long is rolled back and tried again (:mod:`.timeouts`);
 - the revision in progress is recorded where part of it can outlive a failure, and a run that
   finds such a record refuses to go on (:mod:`.marks`);
 - a command that only reads leaves the version table alone (``dont_mutate``);
@@ -46,6 +48,7 @@ from .headcache import upgrade_to_heads
 from .locks import acquire, lock_name, lock_timeout
 from .marks import RevisionMark, excluded_from_autogenerate
 from .progress import Progress
+from . import timeouts as _timeouts
 from .transactions import Restore, dbapi_connection, postgresql_transactions, sqlite_transactions
 
 logger = logging.getLogger("flask_migrate")
@@ -160,6 +163,8 @@ class Visit:
         self.raw = dbapi_connection(connection)
         self.progress = Progress(label, multidb)
         self.restores: list[Restore] = []
+        self.mark: RevisionMark | None = None
+        self.timeouts: _timeouts.Timeouts | None = None
         self.done = False
 
     def finish(self, raw: Any) -> None:
@@ -183,6 +188,12 @@ class RunGuard:
         self.lock_timeout_setting = (
             record.configure_args.get("lock_timeout") if record is not None else None
         )
+        #: The same for the settings of :mod:`.timeouts`; the command line's come first.
+        self.timeout_settings = {
+            setting.name: record.configure_args.get(setting.name)
+            for setting in _timeouts.SETTINGS
+        } if record is not None else {}
+        self.command_line_timeouts = config.attributes.get(_timeouts.ATTR_TIMEOUTS) or {}
         self.visits: list[Visit] = []
         self._pools: list[tuple[Any, Callable[..., None]]] = []
         self._steps: Any = None
@@ -201,6 +212,10 @@ class RunGuard:
         if self._logging is not None:
             self._logging.restore()
         timeout_setting = kwargs.pop("lock_timeout", self.lock_timeout_setting)
+        configured = dict(self.timeout_settings)
+        for setting in _timeouts.SETTINGS:
+            if setting.name in kwargs:
+                configured[setting.name] = kwargs.pop(setting.name)
         options = _alembic.context_options(environment)
         token = kwargs.get("upgrade_token", options.get("upgrade_token"))
         name = database_of_token(token)
@@ -223,7 +238,7 @@ class RunGuard:
         self.visits.append(visit)
         self._watch(connection)
         try:
-            self._establish(environment, visit, kwargs, options, timeout_setting)
+            self._establish(environment, visit, kwargs, options, timeout_setting, configured)
         except BaseException:
             visit.finish(visit.raw)
             raise
@@ -238,12 +253,61 @@ class RunGuard:
             from .revisions import run_per_database
 
             run_per_database(environment.script)
-        original(**kwargs)
+        connection = environment.get_context().connection
+        visit = next(
+            (visit for visit in reversed(self.visits)
+             if visit.connection is connection and not visit.done),
+            None,
+        )
+        attempt = 1
+        while True:
+            try:
+                original(**kwargs)
+                return
+            except Exception as error:
+                if visit is None or visit.timeouts is None:
+                    raise
+                if not self._retry(visit, error, attempt):
+                    raise
+            attempt += 1
+
+    def _retry(self, visit: Visit, error: Exception, attempt: int) -> bool:
+        """After ``error`` stopped attempt ``attempt`` of a run: True to try again (after a
+        pause), False for an error that is not about timeouts; raises the timeout's error when
+        the revision cannot, or may no more, be tried again."""
+        timeouts = visit.timeouts
+        assert timeouts is not None
+        revision = visit.progress.current or "a revision"
+        whole_run = visit.connection.in_transaction()
+        progress = visit.progress
+        at = progress.first if whole_run else (progress.last or progress.first)
+        if _timeouts.ran_too_long(error):
+            raise _timeouts.stopped(error, revision, at or "?", timeouts) from error
+        if not _timeouts.waited_for_a_lock(error):
+            return False
+        reason = None
+        if whole_run:
+            reason = (
+                "the whole run is one transaction, which cannot be tried again revision by "
+                "revision"
+            )
+        elif visit.mark is not None and not visit.mark.can_retry():
+            reason = "part of the revision had been committed"
+        if reason is not None or attempt > timeouts.retries:
+            raise _timeouts.gave_up(
+                error, revision, at or "?", timeouts, attempt, reason
+            ) from error
+        pause = timeouts.pause(attempt + 1)
+        _timeouts.announce_retry(revision, timeouts, attempt + 1, pause)
+        progress.current = None
+        _timeouts.sleep(pause)
+        return True
 
     # -- guards ---------------------------------------------------------------------------------
 
     def _establish(
-        self, environment: Any, visit: Visit, kwargs: dict, options: dict, timeout_setting: Any
+        self, environment: Any, visit: Visit, kwargs: dict, options: dict, timeout_setting: Any,
+        configured: dict[str, Any],
     ) -> None:
         connection = visit.connection
         dialect = connection.dialect.name
@@ -275,6 +339,11 @@ class RunGuard:
             extra, restore = postgresql_transactions(connection)
             visit.restores.append(restore)
             kwargs.update(extra)
+        if self.writes and dialect in ("postgresql", "mysql", "mariadb"):
+            visit.timeouts = _timeouts.resolve(self.command_line_timeouts, configured)
+            restore = _timeouts.apply(connection, visit.raw, visit.timeouts)
+            if restore is not None:
+                visit.restores.append(restore)
         if not self.writes:
             # A reader leaves the database alone: Alembic's autogenerate and check would create
             # the version table.
@@ -283,6 +352,7 @@ class RunGuard:
         mark = RevisionMark(
             connection, visit.raw, version_table, schema, self.command, visit.progress.where
         )
+        visit.mark = mark
         visit.restores.append(lambda raw: mark.finish())
         callbacks = kwargs.get("on_version_apply") or ()
         if callable(callbacks):

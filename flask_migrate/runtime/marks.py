@@ -212,6 +212,25 @@ class RevisionMark:
                 pass
             self.created = False
 
+    def can_retry(self) -> bool:
+        """After a revision failed: whether it left nothing behind, so that it can run again
+        (then its record, if written, is removed)."""
+        if self.step is None:
+            return True
+        if self.transactional:
+            if self.marked:
+                return False  # a block committed part of it
+            self.step = None
+            return True
+        if self.completed:
+            return False  # a DDL statement of it committed itself
+        if self.marked:
+            self._execute(str(self._compiled(self.table.delete())))
+            self.raw.commit()
+            self.marked = False
+        self.step = None
+        return True
+
     # -- inside ---------------------------------------------------------------------------------
 
     def _starting(self, step: Any) -> None:

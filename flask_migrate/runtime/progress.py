@@ -2,8 +2,9 @@
 
 :class:`Progress` logs ``Applying B (message) ...`` as a revision starts, ``Applied B in
 0.12 s`` when it is done, and, once the run is over (committed), one line with the count and
-the total time (``Reverting``/``Reverted``/``Downgraded`` for a downgrade).  Everything goes to the ``flask_migrate`` logger, which the
-command line shows on stderr and an application's own logging configuration governs otherwise.
+the total time (``Reverting``/``Reverted``/``Downgraded`` for a downgrade).  Everything goes to
+the ``flask_migrate`` logger, which the command line shows on stderr and an application's own
+logging configuration governs otherwise.
 """
 from __future__ import annotations
 
@@ -31,13 +32,17 @@ class Progress:
         self.last: str | None = None
         self.started = time.perf_counter()
         self.step_started = self.started
+        #: "revision X (message)" while a revision runs, for the errors of a run that stops.
+        self.current: str | None = None
 
     def wrap(self, fn: Callable[..., Iterable[Any]]) -> Callable[..., Iterator[Any]]:
         """Alembic's step generator, noting when each step starts."""
 
         def steps(heads: Any, context: Any) -> Iterator[Any]:
-            self.started = self.step_started = time.perf_counter()
-            self.first = ",".join(heads) if heads else "base"
+            if self.first is None:  # not a retry (see :mod:`.timeouts`)
+                self.started = time.perf_counter()
+                self.first = ",".join(heads) if heads else "base"
+            self.step_started = time.perf_counter()
             for step in fn(heads, context):
                 self._starting(step)
                 self.step_started = time.perf_counter()
@@ -45,8 +50,7 @@ class Progress:
 
         return steps
 
-    @staticmethod
-    def _starting(step: Any) -> None:
+    def _starting(self, step: Any) -> None:
         """Say which revision starts, so that a long one is not silence."""
         script = getattr(step, "revision", None)  # Alembic's RevisionStep; stamps have none
         revision = getattr(script, "revision", None)
@@ -54,11 +58,13 @@ class Progress:
             return
         verb = "Applying" if step.is_upgrade else "Reverting"
         doc = (getattr(script, "doc", None) or "").strip().splitlines()
+        self.current = f"revision {revision}" + (f" ({doc[0]})" if doc else "")
         logger.info("%s %s%s ...", verb, revision, f" ({doc[0]})" if doc else "")
 
     def applied(self, *, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
         """Alembic's ``on_version_apply`` callback."""
         duration = time.perf_counter() - self.step_started
+        self.current = None
         if step.is_stamp:
             self.kind = "stamp"
             return
