@@ -1,0 +1,235 @@
+"""Faults in the middle of a run: the process killed outright, the database server gone.
+
+A ``db upgrade`` of a long history runs as a real process (both front-ends) and is stopped in
+the middle of one slow revision, by SIGKILL (nothing of ours runs: no rollback, no release,
+no message) or by its database connection going away (an administrator ending the session,
+the server stopping).  Afterwards:
+
+- the version table matches the schema, at a revision boundary: every table of the revisions
+  up to the recorded one exists, none of the later ones does;
+- no migration lock is left behind: the next run starts applying at once;
+- the next ``db upgrade`` completes;
+- a run that lost its connection says so in one ``Error:`` line (no traceback, no password,
+  exit status 1), naming the revision and where the database is.
+
+MariaDB commits each DDL statement on its own, so no transaction undoes half a revision there:
+its slow revision runs no DDL (it only sleeps), which keeps every stop at a boundary.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable
+
+import pytest
+import sqlalchemy as sa
+
+from flask_migrate.runtime import locks
+from tests.conftest import Project, Result
+from tests.guarantee_helpers import (
+    create_table,
+    database_url,
+    error_line,
+    execute,
+    guarded_project,
+    migrations_folder,  # noqa: F401  (a fixture)
+    progress_lines,
+    scalars,
+    state,
+    stock_migrations_folder,  # noqa: F401  (a fixture)
+    write_revision,
+)
+
+#: The length of the history, and the revision that takes its time (the run is stopped there).
+REVISIONS = 60
+SLOW = 30
+#: The environment variable that makes the slow revision slow (the run after the fault is not).
+SLOW_VAR = "SLOW"
+
+
+def name(number: int) -> str:
+    return f"r{number:02d}"
+
+
+def table(number: int) -> str:
+    return f"t{number:02d}"
+
+
+def long_history(project: Project, sleep: str, slow_ddl: bool = True) -> None:
+    """r01..r60, each creating its table; r30 creates t30 (unless not ``slow_ddl``), then,
+    with $SLOW set, touches the file $MARKER and runs ``sleep`` (a line of Python)."""
+    for number in range(1, REVISIONS + 1):
+        body = [create_table(table(number))]
+        if number == SLOW:
+            body = body if slow_ddl else []
+            body.append(f"""
+                if os.environ.get("{SLOW_VAR}"):
+                    open(os.environ["MARKER"], "w").close()
+                    {sleep}
+            """)
+        previous = name(number - 1) if number > 1 else None
+        write_revision(project, name(number), previous, body, f'op.drop_table("{table(number)}")')
+
+
+def assert_at_boundary(url: str, created: Callable[[int], bool] = lambda number: True) -> int:
+    """The version table names one revision (or none), and the tables are exactly those of the
+    revisions up to it (of those that create one); returns its number (0 for base)."""
+    tables, recorded = state(url)
+    assert len(recorded) <= 1, recorded
+    at = int(next(iter(recorded))[1:]) if recorded else 0
+    expected = {table(number) for number in range(1, at + 1) if created(number)}
+    assert tables == expected, f"at {name(at)}: {sorted(tables ^ expected)} differ"
+    return at
+
+
+def poll(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+class Run:
+    """A command line running in a process group of its own, its output going to files."""
+
+    def __init__(self, project: Project, front: str, *args: str, env: dict[str, str]) -> None:
+        self.command = project.command(front, *args)
+        self.stdout_path = project.path / f"run-{front}.stdout"
+        self.stderr_path = project.path / f"run-{front}.stderr"
+        with open(self.stdout_path, "w") as stdout, open(self.stderr_path, "w") as stderr:
+            self.process = subprocess.Popen(
+                self.command, cwd=project.path, env=project.environment(env),
+                stdout=stdout, stderr=stderr, start_new_session=True,
+            )
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text()
+
+    def wait_for(self, condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+        """Poll ``condition`` while the process runs."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert self.process.poll() is None, f"ended before {what}\n{self.result()}"
+            assert time.monotonic() < deadline, f"timed out waiting for {what}\n{self.stderr()}"
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        """SIGKILL to the whole process group, as the kernel's OOM killer or ``docker kill``
+        would: nothing of the run's own gets to run."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def result(self, timeout: float = 60) -> Result:
+        self.process.wait(timeout=timeout)
+        return Result(
+            self.command, self.process.returncode, self.stdout_path.read_text(), self.stderr()
+        )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def runs():
+    """Start :class:`Run` objects; any still running at the end of the test are killed."""
+    started: list[Run] = []
+
+    def start(*args, **kwargs) -> Run:
+        run = Run(*args, **kwargs)
+        started.append(run)
+        return run
+
+    yield start
+    for run in started:
+        run.stop()
+
+
+def assert_next_run_completes(
+    project: Project, front: str, url: str, created: Callable[[int], bool] = lambda number: True
+) -> Result:
+    """The next upgrade takes the lock at once and reaches the head."""
+    result = project.run(front, "upgrade", env={"FLASK_MIGRATE_LOCK_TIMEOUT": "20"})
+    assert result.returncode == 0, str(result)
+    assert "Waiting for another migration" not in result.stderr, str(result)
+    assert assert_at_boundary(url, created) == REVISIONS, str(result)
+    return result
+
+
+def lock_held(backend: str, url: str) -> bool:
+    """Whether someone holds the migration lock of the database at ``url``."""
+    if backend == "postgresql":
+        return scalars(url, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") != [0]
+    if backend == "mariadb":
+        name = locks.lock_name("alembic_version", None, database(url))
+        return scalars(url, f"SELECT IS_USED_LOCK('{name}')") != [None]
+    path = locks.sqlite_lock_path(sa.engine.make_url(url))
+    if path is None or not os.path.exists(path):
+        return False
+    descriptor = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(descriptor)  # also lets go of a lock just taken
+    return False
+
+
+def assert_lock_free(backend: str, url: str) -> None:
+    """Nobody holds the migration lock, once a server has seen the killed client's connection
+    close (which takes it a moment); a process's flock() goes with it."""
+    poll(lambda: not lock_held(backend, url), "the migration lock to be released", 10)
+
+
+def database(url: str) -> str:
+    return url.rsplit("/", 1)[1]
+
+
+# -- SIGKILL ------------------------------------------------------------------------------------
+
+KILL_CASES = [
+    # backend, front-end, Migrate(...) options, does the slow revision run DDL, and where the
+    # kill leaves the database: at the start (the run is one transaction), or at the revision
+    # before the slow one (one transaction per revision; MariaDB commits every statement)
+    ("sqlite", "flask", "{}", True, 0),
+    ("sqlite", "script", '{"transaction_per_migration": true}', True, SLOW - 1),
+    ("postgresql", "script", "{}", True, SLOW - 1),
+    ("postgresql", "flask", '{"transaction_per_migration": false}', True, 0),
+    ("mariadb", "flask", "{}", False, SLOW - 1),
+]
+
+
+@pytest.mark.parametrize(
+    "backend, front, options, slow_ddl, ends_at", KILL_CASES,
+    ids=["sqlite", "sqlite-per-migration", "postgresql", "postgresql-one-transaction", "mariadb"],
+)
+def test_sigkill_halfway_leaves_a_boundary_and_no_lock(
+    make_project, migrations_folder, request, runs, tmp_path, backend, front, options, slow_ddl,
+    ends_at,
+):
+    marker = tmp_path / "slow-started"
+    project = guarded_project(
+        make_project, migrations_folder, database_url(backend, request),
+        MARKER=str(marker), MIGRATE_OPTIONS=options,
+    )
+    long_history(project, "time.sleep(60)", slow_ddl)
+    url = project.url
+
+    run = runs(project, front, "upgrade", env={SLOW_VAR: "1"})
+    run.wait_for(marker.exists, f"{name(SLOW)} to start")
+    assert lock_held(backend, url)
+    run.kill()
+    stderr = run.stderr()
+    assert f"Applying {name(SLOW)}" in stderr, stderr
+    assert f"Applied {name(SLOW - 1)}" in stderr, stderr
+
+    created = lambda number: slow_ddl or number != SLOW  # noqa: E731
+    assert assert_at_boundary(url, created) == ends_at, stderr
+    assert_lock_free(backend, url)
+    assert_next_run_completes(project, front, url, created)
