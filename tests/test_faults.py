@@ -22,8 +22,7 @@ import os
 import signal
 import subprocess
 import time
-from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -43,6 +42,7 @@ from tests.guarantee_helpers import (
     stock_migrations_folder,  # noqa: F401  (a fixture)
     write_revision,
 )
+from tests.servers import PostgresServer
 
 #: The length of the history, and the revision that takes its time (the run is stopped there).
 REVISIONS = 60
@@ -233,3 +233,105 @@ def test_sigkill_halfway_leaves_a_boundary_and_no_lock(
     assert assert_at_boundary(url, created) == ends_at, stderr
     assert_lock_free(backend, url)
     assert_next_run_completes(project, front, url, created)
+
+
+
+# -- The connection lost ------------------------------------------------------------------------
+
+#: Finds the migration's session on the server: the one running the slow revision's sleep.
+SESSIONS = {
+    "postgresql": "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                  "AND query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()",
+    "mariadb": "SELECT id FROM information_schema.processlist WHERE db = DATABASE() "
+               "AND info LIKE '%SLEEP(%' AND id <> CONNECTION_ID()",
+}
+#: Ends that session, as an administrator would.
+END_SESSION = {
+    "postgresql": "SELECT pg_terminate_backend({})",
+    "mariadb": "KILL CONNECTION {}",
+}
+#: The slow revision's sleep, on the server: DML only, so that it leaves no DDL behind on
+#: MariaDB (which commits each DDL statement on its own).
+SLEEP = {
+    "postgresql": 'op.execute("SELECT pg_sleep(60)")',
+    "mariadb": 'op.execute("SELECT SLEEP(60)")',
+}
+
+
+def assert_connection_lost(result: Result, password: str, at: str) -> None:
+    """Exit status 1 and one line: the connection was lost in the slow revision, where the
+    database is, and that the command can be run again."""
+    assert result.returncode == 1, str(result)
+    assert "Traceback" not in result.output, str(result)
+    assert password not in result.output, str(result)
+    line = error_line(result)
+    assert line.startswith("Error: the connection to the database was lost during revision "
+                           f"{name(SLOW)}"), str(result)
+    assert at in line and "run 'db upgrade' again" in line, str(result)
+
+
+@pytest.mark.parametrize("backend, front", [("postgresql", "flask"), ("mariadb", "script")])
+def test_session_ended_by_the_server(
+    make_project, migrations_folder, request, runs, tmp_path, backend, front
+):
+    """An administrator ends the migration's session in the middle of a revision."""
+    server = request.getfixturevalue(f"{backend}_server")
+    marker = tmp_path / "slow-started"
+    project = guarded_project(
+        make_project, migrations_folder, database_url(backend, request), MARKER=str(marker),
+    )
+    created = lambda number: backend != "mariadb" or number != SLOW  # noqa: E731
+    long_history(project, SLEEP[backend], slow_ddl=created(SLOW))
+    url = project.url
+
+    run = runs(project, front, "upgrade", env={SLOW_VAR: "1"})
+    sessions: list = []
+    run.wait_for(lambda: sessions.extend(scalars(url, SESSIONS[backend])) or sessions,
+                 f"{name(SLOW)} to start its sleep")
+    execute(url, END_SESSION[backend].format(sessions[0]))
+    result = run.result()
+
+    assert_connection_lost(result, server.password, f"the database was left at revision "
+                                                    f"{name(SLOW - 1)}")
+    assert progress_lines(result, f"Applied {name(SLOW - 1)}"), str(result)
+    assert assert_at_boundary(url, created) == SLOW - 1, str(result)
+    assert not lock_held(backend, url)
+    assert_next_run_completes(project, front, url, created)
+
+
+@pytest.fixture
+def private_postgresql(postgresql_server: PostgresServer) -> Iterator[PostgresServer]:
+    """A PostgreSQL server of this test's own, to stop and start again (the session's server,
+    asked for only to skip or fail as every PostgreSQL test does, is shared by every test)."""
+    server = PostgresServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_server_stopped_in_the_middle(
+    make_project, migrations_folder, runs, tmp_path, private_postgresql
+):
+    """The database server stops (an administrator's fast shutdown: every session ended,
+    every open transaction rolled back) while a revision runs, then comes back."""
+    server = private_postgresql
+    url = server.create_database("faults")
+    marker = tmp_path / "slow-started"
+    project = guarded_project(make_project, migrations_folder, url, MARKER=str(marker))
+    long_history(project, SLEEP["postgresql"])
+
+    run = runs(project, "script", "upgrade", env={SLOW_VAR: "1"})
+    run.wait_for(lambda: bool(scalars(url, SESSIONS["postgresql"])),
+                 f"{name(SLOW)} to start its sleep")
+    # The fixture's own stop() would also delete the data; only the server process goes here.
+    server._shutdown()
+    result = run.result()
+    server._launch()
+
+    # Nothing could be read while the server was down: the user is told how to find out.
+    assert_connection_lost(result, server.password, "check 'db current' once it is back")
+    assert assert_at_boundary(url) == SLOW - 1, str(result)
+    assert not lock_held("postgresql", url)
+    assert_next_run_completes(project, "flask", url)
