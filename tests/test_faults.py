@@ -37,6 +37,7 @@ from tests.guarantee_helpers import (
     guarded_project,
     migrations_folder,  # noqa: F401  (a fixture)
     progress_lines,
+    run_python,
     scalars,
     state,
     stock_migrations_folder,  # noqa: F401  (a fixture)
@@ -191,53 +192,6 @@ def database(url: str) -> str:
     return url.rsplit("/", 1)[1]
 
 
-# -- SIGKILL ------------------------------------------------------------------------------------
-
-KILL_CASES = [
-    # backend, front-end, Migrate(...) options, does the slow revision run DDL, and where the
-    # kill leaves the database: at the start (the run is one transaction), or at the revision
-    # before the slow one (one transaction per revision; MariaDB commits every statement)
-    ("sqlite", "flask", "{}", True, 0),
-    ("sqlite", "script", '{"transaction_per_migration": true}', True, SLOW - 1),
-    ("postgresql", "script", "{}", True, SLOW - 1),
-    ("postgresql", "flask", '{"transaction_per_migration": false}', True, 0),
-    ("mariadb", "flask", "{}", False, SLOW - 1),
-]
-
-
-@pytest.mark.parametrize(
-    "backend, front, options, slow_ddl, ends_at", KILL_CASES,
-    ids=["sqlite", "sqlite-per-migration", "postgresql", "postgresql-one-transaction", "mariadb"],
-)
-def test_sigkill_halfway_leaves_a_boundary_and_no_lock(
-    make_project, migrations_folder, request, runs, tmp_path, backend, front, options, slow_ddl,
-    ends_at,
-):
-    marker = tmp_path / "slow-started"
-    project = guarded_project(
-        make_project, migrations_folder, database_url(backend, request),
-        MARKER=str(marker), MIGRATE_OPTIONS=options,
-    )
-    long_history(project, "time.sleep(60)", slow_ddl)
-    url = project.url
-
-    run = runs(project, front, "upgrade", env={SLOW_VAR: "1"})
-    run.wait_for(marker.exists, f"{name(SLOW)} to start")
-    assert lock_held(backend, url)
-    run.kill()
-    stderr = run.stderr()
-    assert f"Applying {name(SLOW)}" in stderr, stderr
-    assert f"Applied {name(SLOW - 1)}" in stderr, stderr
-
-    created = lambda number: slow_ddl or number != SLOW  # noqa: E731
-    assert assert_at_boundary(url, created) == ends_at, stderr
-    assert_lock_free(backend, url)
-    assert_next_run_completes(project, front, url, created)
-
-
-
-# -- The connection lost ------------------------------------------------------------------------
-
 #: Finds the migration's session on the server: the one running the slow revision's sleep.
 SESSIONS = {
     "postgresql": "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
@@ -257,6 +211,66 @@ SLEEP = {
     "mariadb": 'op.execute("SELECT SLEEP(60)")',
 }
 
+
+# -- SIGKILL ------------------------------------------------------------------------------------
+
+#: The slow revision's sleep in the process (the session idles on the server meanwhile), or on
+#: the server (it runs a statement, as a long data migration or index build does).
+CLIENT_SLEEP = "time.sleep(60)"
+
+KILL_CASES = [
+    # backend, front-end, Migrate(...) options, the slow revision's sleep, where the kill leaves
+    # the database: at the start (the run is one transaction), or at the revision before the
+    # slow one (one transaction per revision; MariaDB commits every statement), id
+    ("sqlite", "flask", "{}", CLIENT_SLEEP, 0, "sqlite"),
+    ("sqlite", "script", '{"transaction_per_migration": true}', CLIENT_SLEEP, SLOW - 1,
+     "sqlite-per-migration"),
+    ("postgresql", "script", "{}", CLIENT_SLEEP, SLOW - 1, "postgresql"),
+    ("postgresql", "flask", '{"transaction_per_migration": false}', CLIENT_SLEEP, 0,
+     "postgresql-one-transaction"),
+    ("postgresql", "flask", "{}", "SERVER", SLOW - 1, "postgresql-in-a-statement"),
+    ("mariadb", "flask", "{}", CLIENT_SLEEP, SLOW - 1, "mariadb"),
+    ("mariadb", "script", "{}", "SERVER", SLOW - 1, "mariadb-in-a-statement"),
+]
+
+
+@pytest.mark.parametrize(
+    "backend, front, options, sleep, ends_at", [case[:-1] for case in KILL_CASES],
+    ids=[case[-1] for case in KILL_CASES],
+)
+def test_sigkill_halfway_leaves_a_boundary_and_no_lock(
+    make_project, migrations_folder, request, runs, tmp_path, backend, front, options, sleep,
+    ends_at,
+):
+    """Killed in the middle of r30 of 60: where the database is depends on its transactions,
+    but it is a boundary; the server releases the lock as soon as it sees the connection close,
+    even while it is running a statement of the killed run's."""
+    marker = tmp_path / "slow-started"
+    project = guarded_project(
+        make_project, migrations_folder, database_url(backend, request),
+        MARKER=str(marker), MIGRATE_OPTIONS=options,
+    )
+    created = lambda number: backend != "mariadb" or number != SLOW  # noqa: E731
+    long_history(project, SLEEP[backend] if sleep == "SERVER" else sleep, created(SLOW))
+    url = project.url
+
+    run = runs(project, front, "upgrade", env={SLOW_VAR: "1"})
+    run.wait_for(marker.exists, f"{name(SLOW)} to start")
+    if sleep == "SERVER":
+        run.wait_for(lambda: bool(scalars(url, SESSIONS[backend])), "the sleep to start")
+    assert lock_held(backend, url)
+    run.kill()
+    stderr = run.stderr()
+    assert f"Applying {name(SLOW)}" in stderr, stderr
+    assert f"Applied {name(SLOW - 1)}" in stderr, stderr
+
+    assert_lock_free(backend, url)
+    assert assert_at_boundary(url, created) == ends_at, stderr
+    assert_next_run_completes(project, front, url, created)
+
+
+
+# -- The connection lost ------------------------------------------------------------------------
 
 def assert_connection_lost(result: Result, password: str, at: str) -> None:
     """Exit status 1 and one line: the connection was lost in the slow revision, where the
@@ -335,3 +349,37 @@ def test_server_stopped_in_the_middle(
     assert assert_at_boundary(url) == SLOW - 1, str(result)
     assert not lock_held("postgresql", url)
     assert_next_run_completes(project, "flask", url)
+
+
+# What the in-process test runs: an upgrade, then the application's own session, on a pool of
+# one connection, so that the session gets the connection the migration used.
+IN_PROCESS_SCRIPT = """
+import sqlalchemy as sa
+
+import flask_migrate
+from app import app, db
+
+app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_size": 1, "max_overflow": 0}
+with app.app_context():
+    flask_migrate.upgrade()
+    print(db.session.execute(sa.text("SHOW client_connection_check_interval")).scalar())
+"""
+
+
+def test_postgresql_session_watches_its_client_only_while_migrating(
+    make_project, migrations_folder, postgresql_url, tmp_path
+):
+    seen = tmp_path / "seen"
+    project = guarded_project(make_project, migrations_folder, postgresql_url, SEEN=str(seen))
+    write_revision(project, "r1", None, """
+        setting = op.get_bind().execute(sa.text("SHOW client_connection_check_interval"))
+        with open(os.environ["SEEN"], "w") as file:
+            file.write(setting.scalar())
+    """)
+    script = project.path / "in_process.py"
+    script.write_text(IN_PROCESS_SCRIPT, encoding="utf-8")
+
+    result = run_python(project, script)
+
+    assert seen.read_text() == "1s"
+    assert result.stdout.strip().splitlines()[-1] == "0", str(result)
