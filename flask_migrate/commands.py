@@ -108,9 +108,8 @@ def _errors_translated(
             if state:
                 translated = translated.with_state(state)
         elif report_state and isinstance(translated, ConnectionLost):
-            translated = translated.with_state(
-                _database_state(config), config.attributes.get(ATTR_COMMAND)
-            )
+            command = str(config.attributes.get(ATTR_COMMAND))
+            translated = translated.with_state(command, _database_state(config))
         raise translated from error
 
 

@@ -63,25 +63,30 @@ class ConnectionLost(MigrateError):
 
     :param during: what was running, e.g. ``revision 1a2b ("add users") in migrations/...``.
     :param reason: the driver's words, on one line.
+    :param command: for a command that migrates, the command to run again (``upgrade``); the
+        message then says where the database was left (``state``), or that it could not be read.
     :param state: where the database was left, when that could be read afterwards.
-    :param command: the command to run again (``upgrade``), when known.
     """
 
     def __init__(
-        self, during: str, reason: str, state: str | None = None, command: str | None = None
+        self, during: str, reason: str, command: str | None = None, state: str | None = None
     ) -> None:
-        where = state or "where it was left could not be read: check 'db current' once it is back"
-        again = f"run 'db {command}' again" if command else "run the command again"
-        super().__init__(
-            f"the connection to the database was lost during {during} ({reason}); {where}; "
-            f"{again} to continue"
-        )
+        parts = [f"the connection to the database was lost during {during} ({reason})"]
+        if command is None:
+            parts.append("run the command again once the database is reachable")
+        else:
+            parts.append(
+                state or "where it was left could not be read: check 'db current' once it is back"
+            )
+            parts.append(f"run 'db {command}' again to continue")
+        super().__init__("; ".join(parts))
         self.during = during
         self.reason = reason
 
-    def with_state(self, state: str | None, command: str | None) -> ConnectionLost:
-        """The same error, also saying where the database was left and what to run again."""
-        return ConnectionLost(self.during, self.reason, state, command)
+    def with_state(self, command: str, state: str | None) -> ConnectionLost:
+        """The same error from a command that migrates: where the database was left (None:
+        unknown), and the command to run again."""
+        return ConnectionLost(self.during, self.reason, command, state)
 
 
 class ChangesDetected(MigrateError):

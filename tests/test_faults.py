@@ -7,7 +7,10 @@ the server stopping).  Afterwards:
 
 - the version table matches the schema, at a revision boundary: every table of the revisions
   up to the recorded one exists, none of the later ones does;
-- no migration lock is left behind: the next run starts applying at once;
+- no migration lock is left behind: the next run starts applying at once.  A killed run's
+  session goes when the server sees its connection close; while the session runs a statement,
+  PostgreSQL looks only because the runtime asks it to (``client_connection_check_interval``,
+  see :mod:`flask_migrate.runtime.locks`), MariaDB on its own;
 - the next ``db upgrade`` completes;
 - a run that lost its connection says so in one ``Error:`` line (no traceback, no password,
   exit status 1), naming the revision and where the database is.
@@ -269,7 +272,6 @@ def test_sigkill_halfway_leaves_a_boundary_and_no_lock(
     assert_next_run_completes(project, front, url, created)
 
 
-
 # -- The connection lost ------------------------------------------------------------------------
 
 def assert_connection_lost(result: Result, password: str, at: str) -> None:
@@ -369,6 +371,8 @@ with app.app_context():
 def test_postgresql_session_watches_its_client_only_while_migrating(
     make_project, migrations_folder, postgresql_url, tmp_path
 ):
+    """The migration's session checks for its client every second; the application's pooled
+    connection gets its own setting back."""
     seen = tmp_path / "seen"
     project = guarded_project(make_project, migrations_folder, postgresql_url, SEEN=str(seen))
     write_revision(project, "r1", None, """
