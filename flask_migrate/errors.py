@@ -54,6 +54,41 @@ class RevisionScriptError(MigrateError):
         return RevisionScriptError(self.problem, self.original, self.filename, state)
 
 
+class ConnectionLost(MigrateError):
+    """The connection to the database broke while a command ran: the server stopped, or an
+    administrator ended the session.
+
+    Whatever the database had not committed is gone with the session; the next run continues
+    from where the database is.
+
+    :param during: what was running, e.g. ``revision 1a2b ("add users") in migrations/...``.
+    :param reason: the driver's words, on one line.
+    :param command: for a command that migrates, the command to run again (``upgrade``); the
+        message then says where the database was left (``state``), or that it could not be read.
+    :param state: where the database was left, when that could be read afterwards.
+    """
+
+    def __init__(
+        self, during: str, reason: str, command: str | None = None, state: str | None = None
+    ) -> None:
+        parts = [f"the connection to the database was lost during {during} ({reason})"]
+        if command is None:
+            parts.append("run the command again once the database is reachable")
+        else:
+            parts.append(
+                state or "where it was left could not be read: check 'db current' once it is back"
+            )
+            parts.append(f"run 'db {command}' again to continue")
+        super().__init__("; ".join(parts))
+        self.during = during
+        self.reason = reason
+
+    def with_state(self, command: str, state: str | None) -> ConnectionLost:
+        """The same error from a command that migrates: where the database was left (None:
+        unknown), and the command to run again."""
+        return ConnectionLost(self.during, self.reason, command, state)
+
+
 class ChangesDetected(MigrateError):
     """``check`` found model changes that no revision covers yet."""
 
@@ -218,20 +253,15 @@ def translate(
         # raised it (e.g. a 'database not up to date' from an old env.py): the fix is not there.
         return from_alembic(error, named)
     user = _user_frame(error, folder)
+    if _is_database_error(error) and getattr(error, "connection_invalidated", False):
+        # SQLAlchemy recognised a disconnect: not the script's fault, whichever one ran it.
+        during = _subject(*user) if user is not None else "the run"
+        return ConnectionLost(during, _first_line(error))
     if user is not None:
         filename, globals_ = user
-        where = os.path.relpath(filename)
-        if os.path.basename(filename) == "env.py":
-            subject = f"env.py ({where})"
-        else:
-            revision = globals_.get("revision") or _revision_id_in(filename)
-            summary = (globals_.get("__doc__") or "").strip().splitlines()
-            subject = f"revision {revision}" if revision else "revision file"
-            if summary:
-                subject += f' ("{summary[0]}")'
-            subject += f" in {where}"
         return RevisionScriptError(
-            f"{subject} failed: {type(error).__name__}: {describe(error)}", error, filename
+            f"{_subject(filename, globals_)} failed: {type(error).__name__}: "
+            f"{describe(error)}", error, filename
         )
     if isinstance(error, KeyError) and _raised_in(error, _ALEMBIC_REVISION_MAP):
         # Alembic only warns about a down_revision it cannot find, then fails on the lookup.
@@ -257,6 +287,30 @@ def translate(
             "database URL names a database of the right kind"
         )
     return None
+
+
+def _subject(filename: str, globals_: dict[str, Any]) -> str:
+    """How a file of the migrations folder is named in a message: env.py, or a revision by its
+    id and the first line of its docstring."""
+    where = os.path.relpath(filename)
+    if os.path.basename(filename) == "env.py":
+        return f"env.py ({where})"
+    revision = globals_.get("revision") or _revision_id_in(filename)
+    summary = (globals_.get("__doc__") or "").strip().splitlines()
+    subject = f"revision {revision}" if revision else "revision file"
+    if summary:
+        subject += f' ("{summary[0]}")'
+    return f"{subject} in {where}"
+
+
+def _first_line(error: BaseException) -> str:
+    """The first line of what the driver said (psycopg2 goes on with advice for psql users)."""
+    original = getattr(error, "orig", None) or error
+    text = str(original)
+    if len(original.args) == 2 and isinstance(original.args[0], int):
+        text = str(original.args[1])  # MySQL drivers: (error code, message)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return mask_passwords(lines[0]) if lines else type(original).__name__
 
 
 def unexpected(error: BaseException) -> str:

@@ -27,7 +27,7 @@ import logging
 import os
 import re
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import sqlalchemy as sa
 
@@ -152,7 +152,8 @@ def acquire(connection: Any, label: str, name: str, timeout: float) -> Release |
     if dialect == "postgresql":
         key = _advisory_key(name)
         waiter.wait(lambda: bool(_scalar(connection, "SELECT pg_try_advisory_lock(:k)", k=key)))
-        return functools.partial(_release, f"SELECT pg_advisory_unlock({key})")
+        resets = _watch_client(connection)
+        return functools.partial(_release, f"SELECT pg_advisory_unlock({key})", resets=resets)
     if dialect in ("mysql", "mariadb"):
         # Without waiting on the server, so that our own loop says it waits and keeps time.
         waiter.wait(lambda: _scalar(connection, "SELECT GET_LOCK(:n, 0)", n=name) == 1)
@@ -213,8 +214,34 @@ def _sqlite_run_lock(url: Any, waiter: Waiter) -> Release | None:
     return release
 
 
-def _release(sql: str, raw: Any) -> None:
-    """Run ``sql`` on the driver's connection ``raw`` and end the transaction it may begin.
+def _watch_client(connection: Any) -> list[str]:
+    """Have PostgreSQL check, while it runs a statement of this session, that the client is
+    still there; returns the statements that undo it.
+
+    A run killed outright (SIGKILL, ``docker kill``) in the middle of a statement that takes
+    long on the server (a data migration, an index build) would otherwise keep the lock, and
+    that statement would run on, until the statement ends: the server only notices a client
+    gone when it next reads from it.  ``client_connection_check_interval`` (PostgreSQL 14)
+    has it look every second.  A value the application set is left alone, and so is a session
+    inside env.py's own transaction (where a failure would end that transaction).
+    """
+    if (connection.dialect.server_version_info or (0,)) < (14,) or connection.in_transaction():
+        return []
+    try:
+        with connection.begin():
+            setting = connection.execute(sa.text("SHOW client_connection_check_interval"))
+            if setting.scalar() != "0":
+                return []
+            connection.execute(sa.text("SET client_connection_check_interval = 1000"))
+    except sa.exc.DBAPIError:  # a platform where the server cannot check (it says so)
+        return []
+    return ["RESET client_connection_check_interval"]
+
+
+def _release(sql: str, raw: Any, resets: Sequence[str] = ()) -> None:
+    """Run ``sql`` on the driver's connection ``raw`` and end the transaction it may begin;
+    then run the statements ``resets`` of session settings, and commit them (a rollback
+    would undo a ``RESET`` too).
 
     A connection that broke took its session, and the lock, with it: nothing to do then.
     """
@@ -223,6 +250,10 @@ def _release(sql: str, raw: Any) -> None:
         try:
             cursor.execute(sql)
             cursor.fetchall()
+            raw.rollback()
+            if resets:
+                for reset in resets:
+                    cursor.execute(reset)
+                raw.commit()
         finally:
             cursor.close()
-        raw.rollback()
