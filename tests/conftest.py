@@ -33,6 +33,27 @@ FRONTS = ("flask", "script")
 #: "modern" or "legacy" (SPEC section 1), from the Flask version this interpreter has.
 STACK = "legacy" if metadata.version("flask").startswith("1.") else "modern"
 
+#: Fixtures that start a database server: a test that uses one is slow (see pytest.ini).
+_SERVER_FIXTURES = frozenset(
+    {"postgresql_server", "postgresql_url", "mariadb_server", "mariadb_url"}
+)
+#: Modules of whole-process scenarios (many processes per test, signals, waits, old folders of
+#: every generation): slow as a whole.
+_SLOW_MODULES = frozenset({
+    "test_concurrency", "test_examples", "test_faults", "test_guarantees", "test_interrupted",
+    "test_legacy", "test_multidb", "test_old_folders", "test_table_locks", "test_workflow",
+})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the slow tests, so that ``-m "not slow"`` is the fast tier."""
+    for item in items:
+        module = item.module.__name__.rpartition(".")[2] if item.module else ""
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if module in _SLOW_MODULES or fixtures & _SERVER_FIXTURES:
+            item.add_marker(pytest.mark.slow)
+
+
 # Variables of the developer's shell that would change what the CLIs do.
 _SCRUBBED = ("FLASK_APP", "FLASK_DB_DIRECTORY", "FLASK_MIGRATE_TRACEBACK", "EDITOR", "VISUAL")
 
