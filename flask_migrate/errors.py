@@ -406,7 +406,8 @@ def _database_problem(error: BaseException) -> MigrateError | None:
         return MigrateError(
             f"the table {name} in the database is not Alembic's version table (it has no "
             "version_num column): another table has its name; rename that table, or give "
-            "Flask-Migrate's another name with Migrate(app, db, version_table='...')"
+            "Flask-Migrate's another name with Migrate(app, db, version_table='...') and 'db "
+            "stamp' the revision the schema is at"
         )
     return None
 
