@@ -185,6 +185,8 @@ def _require_script_template(config: Config) -> None:
     make a revision file that no command can load)."""
     template = folder_of(config).script_template
     location = config.get_main_option("script_location")
+    if not os.path.isdir(location):
+        return  # no folder at all: Alembic says so, with what to do
     if template is None or not template.text.strip():
         what = "has no script.py.mako" if template is None else "has an empty script.py.mako"
         raise MigrateError(

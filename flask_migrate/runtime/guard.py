@@ -272,10 +272,16 @@ class RunGuard:
             "'db history')"
         )
         for row in rows:
-            if not isinstance(row, str) or not row.strip():
-                shown = {None: "NULL"}.get(row) if row is None else (
-                    "an empty string" if isinstance(row, str) else f"{row!r} (not text)"
+            if row is not None and not isinstance(row, str):
+                # A column that cannot hold a revision id: not a table Alembic made.
+                raise MigrateError(
+                    f"the {label} database's {table} table holds {row!r} (not text) as its "
+                    "version_num, so it is not Alembic's version table; rename that table, or "
+                    "give Flask-Migrate's another name with Migrate(app, db, "
+                    "version_table='...') and 'db stamp' the revision the schema is at"
                 )
+            if row is None or not row.strip():
+                shown = "NULL" if row is None else "an empty string"
                 raise MigrateError(
                     f"the {label} database's {table} table holds {shown} as its version_num, "
                     f"which is no revision id; {remedy}"
