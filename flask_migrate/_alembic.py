@@ -44,10 +44,10 @@ def install_environment_hooks(
 
     env.py calls both through the ``alembic.context`` module, which forwards to the
     ``EnvironmentContext`` the command made; Alembic offers no event for either, so the class's
-    two methods are wrapped (and ``__exit__``, to know when env.py is done).  The wrappers are installed once per process and stay: each hook
-    decides from ``environment.config`` whether the run is one of ours, and otherwise calls
-    straight through, so Alembic used directly (or by another tool in the same process)
-    behaves exactly as without this package.
+    two methods are wrapped (and ``__exit__``, to know when env.py is done).  The wrappers are
+    installed once per process and stay: each hook decides from ``environment.config`` whether
+    the run is one of ours, and otherwise calls straight through, so Alembic used directly (or
+    by another tool in the same process) behaves exactly as without this package.
     """
     with _install_lock:
         if _installed:
