@@ -28,26 +28,33 @@ from alembic.script import ScriptDirectory
 ConfigureHook = Callable[[EnvironmentContext, Callable[..., None], dict], None]
 #: ``hook(environment, original, kwargs)`` runs in place of ``EnvironmentContext.run_migrations``.
 RunHook = Callable[[EnvironmentContext, Callable[..., None], dict], None]
+#: ``hook(environment)`` runs when a command's ``with EnvironmentContext(...)`` block (the run
+#: of env.py) ends without an exception.
+EndHook = Callable[[EnvironmentContext], None]
 
 _installed: dict[str, Any] = {}
 _install_lock = threading.Lock()
 
 
-def install_environment_hooks(configure: ConfigureHook, run_migrations: RunHook) -> None:
-    """Route every ``context.configure()`` and ``context.run_migrations()`` through the hooks.
+def install_environment_hooks(
+    configure: ConfigureHook, run_migrations: RunHook, end: EndHook
+) -> None:
+    """Route every ``context.configure()`` and ``context.run_migrations()`` through the hooks,
+    and tell ``end`` when a run of env.py is over.
 
     env.py calls both through the ``alembic.context`` module, which forwards to the
     ``EnvironmentContext`` the command made; Alembic offers no event for either, so the class's
-    two methods are wrapped.  The wrappers are installed once per process and stay: each hook
-    decides from ``environment.config`` whether the run is one of ours, and otherwise calls
-    straight through, so Alembic used directly (or by another tool in the same process)
-    behaves exactly as without this package.
+    two methods are wrapped (and ``__exit__``, to know when env.py is done).  The wrappers are
+    installed once per process and stay: each hook decides from ``environment.config`` whether
+    the run is one of ours, and otherwise calls straight through, so Alembic used directly (or
+    by another tool in the same process) behaves exactly as without this package.
     """
     with _install_lock:
         if _installed:
             return
         original_configure = EnvironmentContext.configure
         original_run = EnvironmentContext.run_migrations
+        original_exit = EnvironmentContext.__exit__
 
         @functools.wraps(original_configure)
         def configure_wrapper(self: EnvironmentContext, *args: Any, **kwargs: Any) -> None:
@@ -60,9 +67,18 @@ def install_environment_hooks(configure: ConfigureHook, run_migrations: RunHook)
         def run_wrapper(self: EnvironmentContext, **kwargs: Any) -> None:
             run_migrations(self, functools.partial(original_run, self), kwargs)
 
+        @functools.wraps(original_exit)
+        def exit_wrapper(self: EnvironmentContext, *exc_info: Any) -> None:
+            original_exit(self, *exc_info)
+            if exc_info[0] is None:
+                end(self)
+
         EnvironmentContext.configure = configure_wrapper  # type: ignore[method-assign]
         EnvironmentContext.run_migrations = run_wrapper  # type: ignore[method-assign]
-        _installed.update(configure=original_configure, run_migrations=original_run)
+        EnvironmentContext.__exit__ = exit_wrapper  # type: ignore[method-assign]
+        _installed.update(
+            configure=original_configure, run_migrations=original_run, exit=original_exit
+        )
 
 
 def context_options(environment: EnvironmentContext) -> dict[str, Any]:

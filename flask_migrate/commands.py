@@ -16,6 +16,7 @@ import os
 import shutil
 import sys
 import threading
+import warnings
 from typing import Any, Iterator, Sequence
 
 from alembic import command as alembic_command
@@ -30,6 +31,7 @@ from .errors import (
     MigrateError,
     RevisionScriptError,
     UsageError,
+    describe,
     translate,
 )
 from .extension import current_record
@@ -125,7 +127,11 @@ def _running(config: Config) -> Iterator[None]:
     """Run env.py (whichever it is) with the guarantees of a run established around it
     (:mod:`flask_migrate.runtime.guard`), and, for an env.py written for an older
     Flask-Migrate, what it expects (:mod:`flask_migrate.compat`)."""
-    with _ONE_AT_A_TIME, old_env_support(config), guarded(config):
+    with _ONE_AT_A_TIME, old_env_support(config), guarded(config), warnings.catch_warnings():
+        # Alembic only warns about two files with one revision id, and then uses one of them.
+        warnings.filterwarnings(
+            "error", message=r"Revision \S+ is present more than once", category=UserWarning
+        )
         yield
 
 
@@ -191,6 +197,57 @@ def _require_new_rev_id(config: Config, rev_id: str | None) -> None:
                 f"revision id {rev_id} already exists ({os.path.relpath(existing.path)}); "
                 "choose another --rev-id or leave it out for a generated one"
             )
+
+
+def _require_script_template(config: Config) -> None:
+    """Refuse to write a revision without a script.py.mako to write it from (an empty one would
+    make a revision file that no command can load)."""
+    template = folder_of(config).script_template
+    location = config.get_main_option("script_location")
+    if not os.path.isdir(location):
+        return  # no folder at all: Alembic says so, with what to do
+    if template is None or not template.text.strip():
+        what = "has no script.py.mako" if template is None else "has an empty script.py.mako"
+        raise MigrateError(
+            f"the migrations folder {location} {what}, which new revision files are written "
+            "from; restore it (e.g. from version control), or run 'db doctor --fix' to write "
+            "the current template's"
+        )
+
+
+@contextlib.contextmanager
+def _removed_if_failed(config: Config) -> Iterator[None]:
+    """Remove what a failed revision command wrote in the migrations folder (e.g. a revision
+    file that Alembic wrote from the template and then could not load)."""
+    folder = config.get_main_option("script_location")
+    before = set(_paths_below(folder))
+    try:
+        yield
+    except BaseException as error:
+        # Deepest first, so that a folder Alembic created goes after the files in it.
+        new = sorted(set(_paths_below(folder)) - before, reverse=True)
+        for path in new:
+            with contextlib.suppress(OSError):
+                if os.path.isdir(path):
+                    os.rmdir(path)
+                else:
+                    os.unlink(path)
+        written = [path for path in new if path.endswith(".py")]
+        if written and isinstance(error, Exception) and not isinstance(error, MigrateError):
+            # Not the user's revision to fix: it came out of the template this way.
+            raise MigrateError(
+                f"the new revision file {os.path.relpath(written[0])} could not be loaded "
+                f"({type(error).__name__}: {describe(error)}), so it was removed again; it was "
+                "written from script.py.mako: fix that template (or restore it from version "
+                "control)"
+            ) from error
+        raise
+
+
+def _paths_below(folder: str) -> Iterator[str]:
+    for root, dirs, names in os.walk(folder):
+        for name in dirs + names:
+            yield os.path.join(root, name)
 
 
 def _stock_templates() -> dict[str, str]:
@@ -297,8 +354,9 @@ def revision(
     :param rev_id: use this revision id instead of a generated one.
     """
     config = _config(directory, autogenerate=autogenerate, command="revision")
-    with _errors_translated(config, named=(head,)):
+    with _errors_translated(config, named=(head,)), _removed_if_failed(config):
         _require_new_rev_id(config, rev_id)
+        _require_script_template(config)
         alembic_command.revision(
             config, message=message, autogenerate=autogenerate, sql=sql, head=head,
             splice=splice, branch_label=branch_label, version_path=version_path,
@@ -324,8 +382,9 @@ def migrate(
     ``x_arg`` holds the ``-x`` values passed to env.py.
     """
     config = _config(directory, x_arg=x_arg, autogenerate=True, command="migrate")
-    with _errors_translated(config, named=(head,)):
+    with _errors_translated(config, named=(head,)), _removed_if_failed(config):
         _require_new_rev_id(config, rev_id)
+        _require_script_template(config)
         written = alembic_command.revision(
             config, message=message, autogenerate=True, sql=sql, head=head, splice=splice,
             branch_label=branch_label, version_path=version_path, rev_id=rev_id,
@@ -404,9 +463,10 @@ def merge(
             "'db merge REV1 REV2'"
         )
     config = _config(directory, command="merge")
-    with _errors_translated(config):
+    with _errors_translated(config), _removed_if_failed(config):
         _require_new_rev_id(config, rev_id)
         _require_several(config, list(revisions))
+        _require_script_template(config)
         alembic_command.merge(
             config, list(revisions), message=message, branch_label=branch_label,
             rev_id=rev_id,

@@ -66,7 +66,18 @@ def build_config(
     ini = os.path.join(directory, "alembic.ini")
     config = Config(ini, stdout=sys.stdout)
     try:
-        config.file_config  # parsed once, here, so that a broken file is named as such
+        parser = config.file_config  # parsed once, here, so that a broken file is named as such
+        # Alembic reads the [alembic] section's values on demand, deep in any command; read
+        # them all now, so that a bad %-substitution is named here too.  (The logging sections
+        # hold %(name)s formats that only logging's fileConfig() reads, raw.)
+        section = config.config_ini_section
+        for option in parser.options(section) if parser.has_section(section) else ():
+            parser.get(section, option)
+    except UnicodeDecodeError as error:
+        raise MigrateError(
+            f"cannot read {ini}: it is not UTF-8 text (byte {error.object[error.start]:#04x} "
+            f"at offset {error.start}); fix or restore the file"
+        )
     except configparser.Error as error:
         raise MigrateError(f"cannot read {ini}: {_parse_problem(error)}; fix or restore the file")
     config.set_main_option("script_location", directory)
@@ -89,6 +100,12 @@ def _parse_problem(error: configparser.Error) -> str:
         return f"line {error.lineno}: {what}" if error.lineno else what
     if isinstance(error, configparser.MissingSectionHeaderError):
         return f"line {error.lineno}: text before the first [section] header"
+    if isinstance(error, configparser.InterpolationError):
+        # E.g. '100%' or '%(nope)s': configparser's message repeats the whole raw value.
+        return (
+            f"option '{error.option}' of section [{error.section}] has a bad %-substitution "
+            "(write a literal % as %%)"
+        )
     if isinstance(error, configparser.ParsingError):
         lines = ", ".join(str(lineno) for lineno, _ in error.errors)
         return f"cannot parse line {lines}" if lines else "cannot parse it"

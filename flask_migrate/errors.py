@@ -9,6 +9,7 @@ This module imports nothing else from the package.
 """
 from __future__ import annotations
 
+import errno
 import os
 import re
 from typing import Any, Sequence
@@ -248,6 +249,9 @@ def translate(
             f"the migrations folder {os.path.relpath(folder)} has no env.py; restore it (e.g. "
             "from version control), or run 'db doctor --fix' to write the current template's"
         )
+    history = _history_problem(error, folder)
+    if history is not None:
+        return history
     if _is_alembic_error(error):
         # Alembic's own complaint, even when the user's env.py or revision called the code that
         # raised it (e.g. a 'database not up to date' from an old env.py): the fix is not there.
@@ -272,11 +276,22 @@ def translate(
             f"a revision file{where} names down_revision '{missing}', which is not in the "
             "migrations folder; correct its down_revision, or restore the missing revision file"
         )
+    if isinstance(error, OSError) and error.errno == errno.ENOTDIR and error.filename:
+        in_the_way = _file_in_the_way(str(error.filename))
+        if in_the_way is not None:
+            return MigrateError(
+                f"{os.path.relpath(in_the_way)} is a file, where a folder is needed; move the "
+                "file away, or pass -d with the path of the migrations folder"
+            )
     if isinstance(error, OSError) and error.filename:
         return MigrateError(
             f"cannot use {error.filename}: {error.strerror or describe(error)}; check that "
             "it exists and that you may write to it"
         )
+    database = _database_problem(error) if _is_database_error(error) or _is_driver_error(
+        error) else None
+    if database is not None:
+        return database
     if _is_database_error(error):
         return MigrateError(f"the database reported an error: {describe(error)}")
     if _is_driver_error(error):
@@ -311,6 +326,144 @@ def _first_line(error: BaseException) -> str:
         text = str(original.args[1])  # MySQL drivers: (error code, message)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return mask_passwords(lines[0]) if lines else type(original).__name__
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    """``error`` and the exceptions it was raised from or while handling, innermost last."""
+    found: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in found:
+        found.append(current)
+        current = current.__cause__ or current.__context__
+    return found
+
+
+_NOT_A_REVISION_FILE = re.compile(r"Could not determine revision id from filename (\S+?)\.?\s")
+_RENDER_FAILED = re.compile(r"Template rendering failed; see (\S+) for a template-oriented")
+
+
+def _history_problem(error: BaseException, folder: str) -> MigrateError | None:
+    """The revision files do not make one history: a cycle, a revision id used twice, a file
+    of the versions folder that is no revision, a template that cannot be rendered."""
+    from alembic.script.revision import CycleDetected, DependencyCycleDetected, LoopDetected
+
+    for link in _chain(error):
+        if isinstance(link, CycleDetected):
+            # (A dependency self-loop nests its one revision in a list of its own.)
+            given = [link.revisions] if isinstance(link.revisions, str) else link.revisions
+            revisions = [str(rev) for item in given
+                         for rev in ([item] if isinstance(item, str) else item)]
+            files = [path for rev in revisions for path in _revision_files(folder, rev)]
+            where = f" ({', '.join(files)})" if files else ""
+            what = "depends_on" if isinstance(link, DependencyCycleDetected) else "down_revision"
+            if isinstance(link, LoopDetected):
+                return MigrateError(
+                    f"revision {', '.join(revisions)}{where} names itself in its {what}; "
+                    f"correct its {what}"
+                )
+            return MigrateError(
+                f"the history has a cycle: revisions {', '.join(revisions)}{where} lead back "
+                f"to each other through {what}; correct the {what} of one of them so that "
+                "the history runs one way (see 'db history' once it loads)"
+            )
+        if isinstance(link, UserWarning) and "is present more than once" in str(link):
+            revision = str(link).split()[1]
+            files = _revision_files(folder, revision)
+            return MigrateError(
+                f"revision id {revision} is used by more than one file "
+                f"({', '.join(files) or 'in the versions folder'}); remove the copy, or give "
+                "one of them a new revision id (and update the down_revision that names it)"
+            )
+    text = " ".join(str(error).split())
+    not_a_revision = _NOT_A_REVISION_FILE.search(text + " ")
+    if not_a_revision:
+        name = not_a_revision.group(1)
+        paths = [
+            os.path.relpath(os.path.join(root, name))
+            for root, _dirs, names in os.walk(folder) if name in names
+        ]
+        return MigrateError(
+            f"{paths[0] if paths else name} is not a revision file: it sets no 'revision = "
+            "...' (an empty or truncated file?); restore it (e.g. from version control), or "
+            "move it out of the versions folder"
+        )
+    rendering = _RENDER_FAILED.search(text)
+    if rendering:
+        where, problem = _template_report(rendering.group(1))
+        return MigrateError(
+            f"a template cannot be rendered: {problem}{where} (Mako's report: "
+            f"{rendering.group(1)}); fix that file, or restore it from version control"
+        )
+    return None
+
+
+def _revision_files(folder: str, revision: str) -> list[str]:
+    """The Python files below ``folder`` that say ``revision = '<revision>'`` (relative paths)."""
+    found = []
+    for root, _dirs, names in os.walk(folder):
+        for name in sorted(names):
+            if name.endswith(".py"):
+                path = os.path.join(root, name)
+                if _revision_id_in(path) == revision:
+                    found.append(os.path.relpath(path))
+    return found
+
+
+def _template_report(path: str) -> tuple[str, str]:
+    """From the report Alembic writes when a template fails: where (`` in FILE, line N``)
+    and what (the exception's last line)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as file:
+            lines = [line.strip() for line in file if line.strip()]
+    except OSError:
+        return "", "see the report"
+    frames = [line for line in lines if line.startswith("File ") and ".mako" in line]
+    where = ""
+    if frames:
+        match = re.match(r'File "([^"]+)", line (\d+)', frames[-1])
+        if match:
+            where = f" in {os.path.relpath(match.group(1))}, line {match.group(2)}"
+    return where, (lines[-1] if lines else "see the report")
+
+
+def _file_in_the_way(path: str) -> str | None:
+    """The nearest ancestor of ``path`` that is a file (an ENOTDIR's cause), if any."""
+    parent = os.path.dirname(os.path.abspath(path))
+    while parent and parent != os.path.dirname(parent):
+        if os.path.isfile(parent):
+            return parent
+        parent = os.path.dirname(parent)
+    return None
+
+
+_LOCKED = re.compile(r"database is locked|database table is locked")
+_NO_VERSION_COLUMN = re.compile(
+    r"no such column: (?:\S+\.)?version_num|column \S*version_num\S* does not exist|"
+    r"Unknown column \S*version_num",
+    re.I,
+)
+
+
+def _database_problem(error: BaseException) -> MigrateError | None:
+    """A database error with a known cause: a lock held elsewhere, a foreign version table."""
+    text = describe(error)
+    if _LOCKED.search(text):
+        return MigrateError(
+            "the database is locked: another process (the running application, or another "
+            "migration) holds a transaction on it; try again once that is done, or stop the "
+            "process that holds it"
+        )
+    if _NO_VERSION_COLUMN.search(text):
+        statement = str(getattr(error, "statement", "") or "")
+        table = re.search(r"\bFROM\s+(\S+)", statement)
+        name = table.group(1).strip('"`') if table else "alembic_version"
+        return MigrateError(
+            f"the table {name} in the database is not Alembic's version table (it has no "
+            "version_num column): another table has its name; rename that table, or give "
+            "Flask-Migrate's another name with Migrate(app, db, version_table='...') and 'db "
+            "stamp' the revision the schema is at"
+        )
+    return None
 
 
 def unexpected(error: BaseException) -> str:

@@ -195,6 +195,10 @@ def _check_env(diagnosis: Diagnosis, record: Any, engines: dict[str, Any]) -> No
         diagnosis.add(ERROR, "env.py", "the folder has no env.py, so every command that reads "
                       "the models or the database fails", rewrite, True)
         return
+    if not env.text.strip():
+        diagnosis.add(ERROR, "env.py", "it is empty, so every command that reads the models or "
+                      "the database has nothing to run", rewrite, True)
+        return
     if env.syntax_error:
         diagnosis.add(ERROR, "env.py", f"it is not valid Python ({env.syntax_error})",
                       f"repair it, or {rewrite}", template is not None)
@@ -277,6 +281,10 @@ def _check_script(diagnosis: Diagnosis) -> None:
     if script is None:
         diagnosis.add(ERROR, "script.py.mako", "the folder has no script.py.mako, so 'db "
                       "migrate' and 'db revision' cannot write revisions", rewrite, True)
+        return
+    if not script.text.strip():
+        diagnosis.add(ERROR, "script.py.mako", "it is empty, so 'db migrate' and 'db revision' "
+                      "cannot write revisions", rewrite, True)
         return
     if multidb and not script.multidb:
         diagnosis.add(ERROR, "script.py.mako", "env.py migrates several databases, but this "

@@ -199,7 +199,8 @@ def database_state(url: str) -> dict[str, Any] | None:
                 for name in names
             }
             rows = (
-                sorted(row[0] for row in conn.execute("SELECT version_num FROM alembic_version"))
+                _version_rows(conn.execute("SELECT * FROM alembic_version").fetchall(),
+                              [column for column, _ in schema["alembic_version"]])
                 if "alembic_version" in schema else None
             )
         return {"tables": schema, "alembic_version": rows}
@@ -213,11 +214,21 @@ def database_state(url: str) -> dict[str, Any] | None:
         rows = None
         if "alembic_version" in schema:
             with engine.connect() as connection:
-                rows = sorted(connection.execute(
-                    sa.text("SELECT version_num FROM alembic_version")).scalars())
+                rows = _version_rows(
+                    connection.execute(sa.text("SELECT * FROM alembic_version")).fetchall(),
+                    [column for column, _ in schema["alembic_version"]],
+                )
         return {"tables": schema, "alembic_version": rows}
     finally:
         engine.dispose()
+
+
+def _version_rows(rows: list[Any], columns: list[str]) -> list[Any]:
+    """The revisions in ``alembic_version``; every row whole when it is not a version table
+    (a table of the application's with that name)."""
+    if columns == ["version_num"]:
+        return sorted((row[0] for row in rows), key=repr)
+    return sorted((tuple(row) for row in rows), key=repr)
 
 
 def snapshot(project: Project) -> dict[str, Any]:
@@ -368,6 +379,162 @@ def stray_version(project: Project) -> None:
     set_versions(project, STRAY)
 
 
+def execute(project: Project, *statements: str) -> None:
+    """Run SQL on the project's database, as a hand edit or another tool would."""
+    engine = sa.create_engine(project.url, poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            for statement in statements:
+                connection.execute(sa.text(statement))
+    finally:
+        engine.dispose()
+
+
+def empty_env_py(project: Project) -> None:
+    (project.migrations / "env.py").write_bytes(b"")
+
+
+def env_py_that_runs_nothing(project: Project) -> None:
+    """An env.py that lost its last lines: it runs, but never runs the migrations."""
+    (project.migrations / "env.py").write_text('print("configuring")\n')
+
+
+def env_py_syntax_error(project: Project) -> None:
+    env = project.migrations / "env.py"
+    env.write_text(env.read_text() + "\ndef broken(:\n")
+
+
+def alembic_ini(text: str | bytes) -> Callable[[Project], None]:
+    def write(project: Project) -> None:
+        ini = project.migrations / "alembic.ini"
+        if isinstance(text, bytes):
+            ini.write_bytes(text)
+        else:
+            ini.write_text(text)
+    return write
+
+
+def script_template(text: str | None, *, append: bool = False) -> Callable[[Project], None]:
+    """script.py.mako removed (None), replaced by ``text``, or with ``text`` added."""
+    def change(project: Project) -> None:
+        template = project.migrations / "script.py.mako"
+        if text is None:
+            template.unlink()
+        else:
+            template.write_text((template.read_text() if append else "") + text)
+    return change
+
+
+def second_head_without_script_template(project: Project) -> None:
+    add_second_head(project)
+    script_template(None)(project)
+
+
+def versions_a_file(project: Project) -> None:
+    shutil.rmtree(project.migrations / "versions")
+    (project.migrations / "versions").write_text("not a folder\n")
+
+
+def empty_revision_file(project: Project) -> None:
+    (project.migrations / "versions" / "abc333_truncated.py").write_bytes(b"")
+
+
+def add_cycle(project: Project) -> None:
+    """Two revisions, each the down_revision of the other."""
+    write_revision(project, "cyc001", "cyc002", message="one of a cycle")
+    write_revision(project, "cyc002", "cyc001", message="other of a cycle")
+
+
+def add_self_loop(project: Project) -> None:
+    write_revision(project, "cyc003", "cyc003", message="its own parent")
+
+
+def add_duplicate_id(project: Project) -> None:
+    """A second file with SECOND's revision id (a copy left behind by a rename)."""
+    path = write_revision(project, SECOND, FIRST, message="a copy")
+    path.rename(path.with_name(f"{SECOND}_copy.py"))
+
+
+def versions_on_one_line(project: Project) -> None:
+    """Two rows where the history is one line: FIRST comes before SECOND."""
+    set_versions(project, FIRST, SECOND)
+
+
+def version_empty_string(project: Project) -> None:
+    set_versions(project, "")
+
+
+def version_null(project: Project) -> None:
+    execute(project, "DROP TABLE alembic_version",
+            "CREATE TABLE alembic_version (version_num VARCHAR(32))",
+            "INSERT INTO alembic_version (version_num) VALUES (NULL)")
+
+
+def version_not_text(project: Project) -> None:
+    execute(project, "DROP TABLE alembic_version",
+            "CREATE TABLE alembic_version (version_num INTEGER)",
+            "INSERT INTO alembic_version (version_num) VALUES (5)")
+
+
+def version_table_foreign(project: Project) -> None:
+    """The application has a table of its own named alembic_version."""
+    execute(project, "DROP TABLE alembic_version",
+            "CREATE TABLE alembic_version (id INTEGER PRIMARY KEY, name VARCHAR(40))",
+            "INSERT INTO alembic_version (id, name) VALUES (1, 'not ours')")
+
+
+def add_pending_revision(project: Project) -> None:
+    write_revision(project, "next01", SECOND, message="pending",
+                   upgrade='op.create_table("t", sa.Column("id", sa.Integer, primary_key=True))',
+                   downgrade='op.drop_table("t")')
+
+
+# ---------------------------------------------------------------------------------------------
+# Another process holding the database while the command runs
+# ---------------------------------------------------------------------------------------------
+
+LOCK_TIMEOUT = {"FLASK_MIGRATE_LOCK_TIMEOUT": "1"}
+
+
+@contextlib.contextmanager
+def application_writing(project: Project) -> Iterator[None]:
+    """The running application, in a long write transaction (SQLite's write lock)."""
+    connection = sqlite3.connect(project.path / "app.db", isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        yield
+    finally:
+        connection.close()
+
+
+@contextlib.contextmanager
+def application_locking_out_readers(project: Project) -> Iterator[None]:
+    """The running application, holding SQLite's exclusive lock: not even reads get in."""
+    connection = sqlite3.connect(project.path / "app.db", isolation_level=None)
+    try:
+        connection.execute("BEGIN EXCLUSIVE")
+        yield
+    finally:
+        connection.close()
+
+
+@contextlib.contextmanager
+def migration_running_elsewhere(project: Project) -> Iterator[None]:
+    """Another process's migration of the same PostgreSQL database, holding its lock."""
+    from flask_migrate.runtime import locks
+
+    name = locks.lock_name("alembic_version", None, sa.engine.make_url(project.url).database)
+    engine = sa.create_engine(project.url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            took = connection.execute(sa.text("SELECT pg_try_advisory_lock(:key)"),
+                                      {"key": locks._advisory_key(name)}).scalar()
+            assert took, "the lock was already taken"
+            yield
+    finally:
+        engine.dispose()  # closing the session releases the lock
+
+
 # ---------------------------------------------------------------------------------------------
 # The catalog
 # ---------------------------------------------------------------------------------------------
@@ -389,6 +556,8 @@ class Mistake:
     backends: tuple[str, ...] = ("sqlite",)
     #: front -> (status, says) where one front-end must answer differently.
     per_front: dict[str, tuple[int, tuple[str, ...]]] = field(default_factory=dict)
+    #: Another process holding the database for the length of the run (not of the snapshots).
+    holding: Callable[[Project], contextlib.AbstractContextManager[None]] | None = None
 
     def expected(self, front: str) -> tuple[int, tuple[str, ...]]:
         return self.per_front.get(front, (self.status, self.says))
@@ -503,6 +672,102 @@ CATALOG = [
             ("file is not a database", "database URL"), prepare=database_not_a_database),
     Mistake("database-file-not-a-database-current", ("current",),
             ("file is not a database",), prepare=database_not_a_database),
+    # env.py empty, or cut short: it runs no migrations, which must not pass for success.
+    *(
+        Mistake(f"env-py-empty-{args[0]}", args, ("env.py", "is empty", "doctor --fix"),
+                prepare=empty_env_py, env={"MODEL_VERSION": "2"})
+        for args in (("upgrade",), ("current",), ("migrate", "-m", "x"), ("stamp", FIRST),
+                     ("status",))
+    ),
+    Mistake("env-py-empty-upgrade-sql", ("upgrade", "--sql"), ("env.py", "is empty"),
+            prepare=empty_env_py),
+    Mistake("env-py-runs-nothing", ("upgrade",), ("env.py", "run_migrations()", "doctor --fix"),
+            prepare=env_py_that_runs_nothing),
+    # env.py is the user's code: its own frames may be shown (not a full traceback).
+    Mistake("env-py-syntax-error", ("current",), ("env.py", "SyntaxError", "fix the script"),
+            prepare=env_py_syntax_error),
+    # alembic.ini that cannot be read (a missing or empty one just works: see below).
+    Mistake("alembic-ini-not-ini", ("current",), ("alembic.ini", "line 1", "fix or restore"),
+            prepare=alembic_ini("this is not an ini file\n[[[\n")),
+    Mistake("alembic-ini-not-text", ("upgrade",), ("alembic.ini", "not UTF-8", "fix or restore"),
+            prepare=alembic_ini(bytes(range(128, 256)) * 4)),
+    Mistake("alembic-ini-bad-substitution", ("revision", "-m", "x"),
+            ("alembic.ini", "file_template", "%%"),
+            prepare=alembic_ini("[alembic]\nfile_template = %(rev)s_100%\n")),
+    # script.py.mako missing, empty or broken: no revision file is left behind.
+    Mistake("script-mako-missing", ("revision", "-m", "x"),
+            ("no script.py.mako", "doctor --fix"), prepare=script_template(None)),
+    Mistake("script-mako-missing-merge", ("merge", SECOND, "fork01"),
+            ("no script.py.mako", "doctor --fix"),
+            prepare=second_head_without_script_template),
+    Mistake("script-mako-empty", ("migrate", "-m", "x"),
+            ("empty script.py.mako", "doctor --fix"), prepare=script_template(""),
+            env={"MODEL_VERSION": "2"}),
+    Mistake("script-mako-syntax-error", ("revision", "-m", "x"),
+            ("script.py.mako", "cannot be rendered", "fix that file"),
+            prepare=script_template("${\n", append=True)),
+    Mistake("script-mako-render-error", ("revision", "-m", "x"),
+            ("cannot be rendered", "script.py.mako, line", "fix that file"),
+            prepare=script_template("${no_such_name.attribute}\n", append=True)),
+    Mistake("script-mako-writes-bad-python", ("revision", "-m", "x"),
+            ("new revision file", "SyntaxError", "removed", "script.py.mako"),
+            prepare=script_template("def broken(:\n", append=True)),
+    # versions/ that is a file (a missing one just works: see below).
+    Mistake("versions-is-a-file", ("revision", "-m", "x"),
+            (os.path.join("migrations", "versions"), "is a file", "folder"),
+            prepare=versions_a_file),
+    # Histories that are no history.
+    Mistake("revision-file-empty", ("heads",),
+            ("abc333_truncated.py", "not a revision file", "restore it"),
+            prepare=empty_revision_file),
+    Mistake("history-cycle-heads", ("heads",),
+            ("cycle", "cyc001", "cyc002", "cyc001_by_hand.py", "down_revision"),
+            prepare=add_cycle),
+    Mistake("history-cycle-upgrade", ("upgrade",), ("cycle", "cyc001", "cyc002"),
+            prepare=add_cycle),
+    Mistake("history-self-loop", ("history",), ("cyc003", "names itself", "down_revision"),
+            prepare=add_self_loop),
+    Mistake("history-duplicate-id-heads", ("heads",),
+            (SECOND, "more than one file", f"{SECOND}_copy.py", f"{SECOND}_second.py"),
+            prepare=add_duplicate_id),
+    Mistake("history-duplicate-id-upgrade", ("upgrade",),
+            (SECOND, "more than one file", "new revision id"), prepare=add_duplicate_id),
+    # Version tables with rows no history can have, or that are not a version table at all.
+    *(
+        Mistake(f"version-rows-one-line-{args[0]}", args,
+                (FIRST, SECOND, "one line of history", f"stamp --purge {SECOND}"),
+                prepare=versions_on_one_line, backends=BOTH)
+        for args in (("current",), ("upgrade",), ("downgrade",), ("status",), ("stamp", "head"))
+    ),
+    Mistake("version-row-empty-string", ("upgrade",),
+            ("an empty string", "no revision id", "stamp --purge"),
+            prepare=version_empty_string, backends=BOTH),
+    Mistake("version-row-null", ("current",), ("NULL", "no revision id", "stamp --purge"),
+            prepare=version_null, backends=BOTH),
+    Mistake("version-row-not-text", ("upgrade",), ("5", "not text", "version_table="),
+            prepare=version_not_text, backends=BOTH),
+    Mistake("version-table-foreign-current", ("current",),
+            ("alembic_version", "no version_num column", "version_table="),
+            prepare=version_table_foreign, backends=BOTH),
+    Mistake("version-table-foreign-upgrade", ("upgrade",),
+            ("alembic_version", "no version_num column", "version_table="),
+            prepare=version_table_foreign, backends=BOTH),
+    # Another process holds the database longer than the lock timeout.
+    Mistake("application-holds-write-lock-upgrade", ("upgrade",),
+            ("gave up after waiting 1 s", "another process", "running application",
+             "FLASK_MIGRATE_LOCK_TIMEOUT"),
+            prepare=add_pending_revision, env=LOCK_TIMEOUT, holding=application_writing),
+    Mistake("application-holds-write-lock-stamp", ("stamp", FIRST),
+            ("gave up after waiting 1 s", "running application"), env=LOCK_TIMEOUT,
+            holding=application_writing),
+    # A reader waits as long as SQLite's busy timeout (5 s), then says who is in the way.
+    Mistake("application-locks-out-readers", ("current",),
+            ("database is locked", "another process", "running application"),
+            holding=application_locking_out_readers),
+    Mistake("another-migration-holds-the-lock", ("upgrade",),
+            ("gave up after waiting 1 s", "another migration", "FLASK_MIGRATE_LOCK_TIMEOUT"),
+            prepare=add_pending_revision, env=LOCK_TIMEOUT, holding=migration_running_elsewhere,
+            backends=("postgresql",)),
     # edit without a usable editor.
     Mistake("edit-no-editor", ("edit",), ("editor", "EDITOR="),
             env=lambda backend: {"PATH": os.devnull}),
@@ -536,7 +801,9 @@ def perform(row: Mistake, project: Project, backend: Backend) -> Outcome:
             row.prepare(project)
         before = snapshot(project)
         try:
-            result = project.db(*row.args, env=row.environment(backend))
+            held = row.holding(project) if row.holding else contextlib.nullcontext()
+            with held:
+                result = project.db(*row.args, env=row.environment(backend))
             after = snapshot(project)
         finally:
             # A read-only folder would outlive the test (tmp_path is deleted later).
@@ -635,6 +902,85 @@ def test_mistake_postgresql(row, front, pg_outcomes):
 def test_catalog_size():
     assert len(CATALOG) >= 30
     assert {row.status for row in CATALOG} == {1, 2}
+
+
+# ---------------------------------------------------------------------------------------------
+# Files of the folder that are missing or odd, where the right answer is that it just works
+# ---------------------------------------------------------------------------------------------
+
+
+def _works(project: Project, *args: str) -> Result:
+    result = project.ok(*args)
+    assert not error_lines(result) and FULL_TRACEBACK not in result.output, str(result)
+    return result
+
+
+def test_alembic_ini_missing_or_empty_just_works(front, states, tmp_path):
+    """Every setting of alembic.ini has a default (the folder itself is -d's, never the
+    file's), so a folder without one, or with an empty one, works as before."""
+    for case in ("missing", "empty"):
+        project = copy_state(states["applied"], tmp_path / case, front,
+                             _sqlite_backend(tmp_path))
+        ini = project.migrations / "alembic.ini"
+        if case == "missing":
+            ini.unlink()
+        else:
+            ini.write_text("")
+        add_pending_revision(project)
+        assert _works(project, "current").stdout.split() == [SECOND]
+        _works(project, "upgrade")
+        assert _versions_now(project) == ["next01"]
+        _works(project, "revision", "-m", "more")
+        assert len(list((project.migrations / "versions").glob("*_more.py"))) == 1
+
+
+def test_script_location_in_alembic_ini_is_ignored(front, states, tmp_path):
+    """As in Flask-Migrate, the folder is the one -d (or Migrate(directory=...)) names; a
+    script_location left in alembic.ini, even one naming nothing, changes nothing."""
+    project = copy_state(states["applied"], tmp_path / "project", front,
+                         _sqlite_backend(tmp_path))
+    ini = project.migrations / "alembic.ini"
+    ini.write_text(ini.read_text().replace("[alembic]", "[alembic]\nscript_location = nowhere"))
+    assert _works(project, "heads").stdout.split() == [SECOND, "(head)"]
+    assert not (project.path / "nowhere").exists()
+
+
+def test_versions_folder_missing_just_works(front, states, tmp_path):
+    """No versions/ is an empty history: the reading commands say so, and 'revision' creates
+    the folder (Alembic does), as after an init whose empty folder was not committed."""
+    project = copy_state(states["fresh"], tmp_path / "project", front,
+                         _sqlite_backend(tmp_path))
+    shutil.rmtree(project.migrations / "versions")
+    assert _works(project, "heads").stdout == ""
+    assert _works(project, "history").stdout == ""
+    _works(project, "revision", "-m", "first", "--rev-id", "first1")
+    assert (project.migrations / "versions" / "first1_first.py").is_file()
+
+
+def test_revision_without_env_py_content_just_works(front, states, tmp_path):
+    """'revision' without --autogenerate writes from script.py.mako and never runs env.py, so
+    an empty env.py does not stop it (every command that runs env.py refuses: see above)."""
+    project = copy_state(states["applied"], tmp_path / "project", front,
+                         _sqlite_backend(tmp_path))
+    empty_env_py(project)
+    _works(project, "revision", "-m", "more", "--rev-id", "more01")
+    assert (project.migrations / "versions" / "more01_more.py").is_file()
+
+
+@pytest.mark.parametrize("backend_name", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("damage", [versions_on_one_line, version_empty_string, version_null],
+                         ids=lambda damage: damage.__name__)
+def test_stamp_purge_repairs_the_version_table(
+    backend_name, damage, front, states, tmp_path, request
+):
+    """The remedy the malformed-row messages give works: 'stamp --purge' replaces the rows."""
+    backend = _backend_for(request, backend_name, tmp_path)
+    project = copy_state(states["applied"], tmp_path / "project", front, backend)
+    damage(project)
+    assert project.db("current").returncode == 1
+    _works(project, "stamp", "--purge", SECOND)
+    assert _versions_now(project) == [SECOND]
+    assert _works(project, "current").stdout.split() == [SECOND, "(head)"]
 
 
 def test_no_application_found(states, tmp_path):

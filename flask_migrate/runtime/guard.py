@@ -203,6 +203,8 @@ class RunGuard:
         #: Lock keys this run holds: two databases on one SQLite file (or one server database)
         #: take the lock once, instead of waiting for themselves.
         self._held: set[tuple[str, str]] = set()
+        #: The runs of env.py (``EnvironmentContext`` objects) that called run_migrations().
+        self.ran: list[Any] = []
         self.closed = False
 
     # -- the hooks ------------------------------------------------------------------------------
@@ -248,6 +250,7 @@ class RunGuard:
         self, environment: Any, original: Callable[..., None], kwargs: dict
     ) -> None:
         """``context.run_migrations(**kwargs)``; per database in a multi-database folder."""
+        self._require_sound_version_rows(environment)
         if "engine_name" in kwargs:
             # Old revisions (plain upgrade(), or 2.x's strict dispatch) run per database.
             from .revisions import run_per_database
@@ -303,7 +306,68 @@ class RunGuard:
         _timeouts.sleep(pause)
         return True
 
+    def ended(self, environment: Any) -> None:
+        """A run of env.py is over: refuse one that never ran the migrations (an empty env.py,
+        or one that lost its last lines), which would report success having done nothing."""
+        if any(ran is environment for ran in self.ran):
+            return
+        from ..folder import folder_of
+
+        env = folder_of(self.config).env
+        where = os.path.relpath(env.path) if env is not None else "env.py"
+        if env is not None and not env.text.strip():
+            problem = f"env.py ({where}) is empty, so it runs no migrations"
+        else:
+            problem = (
+                f"env.py ({where}) ended without running the migrations (it never called "
+                "context.run_migrations() or flask_migrate.runtime.run_migrations())"
+            )
+        raise MigrateError(
+            f"{problem}; restore it (e.g. from version control), or run 'db doctor --fix' to "
+            "write the current template's (the old file is kept)"
+        )
+
     # -- guards ---------------------------------------------------------------------------------
+
+    def _require_sound_version_rows(self, environment: Any) -> None:
+        """Refuse a version table whose rows no history can have (Alembic would stop with an
+        AssertionError or a TypeError, or act on them): a NULL, empty or non-text
+        version_num, or two revisions of one line of history."""
+        context = environment.get_context()
+        if environment.is_offline_mode() or getattr(context, "purge", False):
+            return  # no rows to read, or about to be replaced: 'stamp --purge' is the remedy
+        rows = context.get_current_heads()
+        label = self.config.attributes.get(ATTR_DATABASE, ("default",))[0]
+        table = context.version_table
+        remedy = (
+            "run 'db stamp --purge REVISION' with the revision the schema really matches (see "
+            "'db history')"
+        )
+        for row in rows:
+            if row is not None and not isinstance(row, str):
+                # A column that cannot hold a revision id: not a table Alembic made.
+                raise MigrateError(
+                    f"the {label} database's {table} table holds {row!r} (not text) as its "
+                    "version_num, so it is not Alembic's version table; rename that table, or "
+                    "give Flask-Migrate's another name with Migrate(app, db, "
+                    "version_table='...') and 'db stamp' the revision the schema is at"
+                )
+            if row is None or not row.strip():
+                shown = "NULL" if row is None else "an empty string"
+                raise MigrateError(
+                    f"the {label} database's {table} table holds {shown} as its version_num, "
+                    f"which is no revision id; {remedy}"
+                )
+        if len(rows) > 1:
+            line = _same_line(environment.script, rows)
+            if line is not None:
+                older, newer = line
+                raise MigrateError(
+                    f"the {label} database's {table} table holds both {older} and {newer}, "
+                    f"which are on one line of history ({older} comes before {newer}), where "
+                    f"only the latest applied revision belongs; run 'db stamp --purge {newer}' "
+                    f"if the schema matches {newer} (see 'db history')"
+                )
 
     def _establish(
         self, environment: Any, visit: Visit, kwargs: dict, options: dict, timeout_setting: Any,
@@ -432,6 +496,32 @@ class RunGuard:
             self._logging.restore()
 
 
+def _same_line(script: Any, rows: tuple[str, ...]) -> tuple[str, str] | None:
+    """Two rows of which the first comes before the second in the history, if any.
+
+    Rows the folder does not have are left to Alembic, which says so.
+    """
+    for newer in rows:
+        ancestors: set[str] = set()
+        todo = [newer]
+        while todo:
+            try:
+                revision = script.get_revision(todo.pop())
+            except Exception:
+                return None
+            if revision is None:
+                continue
+            down = revision.down_revision
+            for parent in (down,) if isinstance(down, str) else (down or ()):
+                if parent not in ancestors:
+                    ancestors.add(parent)
+                    todo.append(parent)
+        older = next((row for row in rows if row in ancestors), None)
+        if older is not None:
+            return older, newer
+    return None
+
+
 def _configure_hook(environment: Any, original: Callable[..., None], kwargs: dict) -> None:
     guard = _guard_of(environment.config)
     if guard is None:
@@ -441,11 +531,20 @@ def _configure_hook(environment: Any, original: Callable[..., None], kwargs: dic
 
 
 def _run_hook(environment: Any, original: Callable[..., None], kwargs: dict) -> None:
+    active = getattr(environment.config, "attributes", {}).get(ATTR_GUARD)
+    if active is not None and not active.closed:
+        active.ran.append(environment)  # an env.py that opted out ran the migrations too
     guard = _guard_of(environment.config)
     if guard is None:
         original(**kwargs)
     else:
         guard.run_migrations(environment, original, kwargs)
+
+
+def _end_hook(environment: Any) -> None:
+    active = getattr(environment.config, "attributes", {}).get(ATTR_GUARD)
+    if active is not None and not active.closed:
+        active.ended(environment)
 
 
 def _guard_of(config: Any) -> RunGuard | None:
@@ -466,7 +565,7 @@ def guarded(config: Any) -> Iterator[RunGuard]:
     if current is not None:
         yield current
         return
-    _alembic.install_environment_hooks(_configure_hook, _run_hook)
+    _alembic.install_environment_hooks(_configure_hook, _run_hook, _end_hook)
     guard = RunGuard(config)
     config.attributes[ATTR_GUARD] = guard
     succeeded = False

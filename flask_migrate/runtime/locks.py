@@ -97,11 +97,16 @@ def _advisory_key(name: str) -> int:
 
 
 class Waiter:
-    """Retries an attempt to take a lock until it succeeds or the time is up."""
+    """Retries an attempt to take a lock until it succeeds or the time is up.
 
-    def __init__(self, label: str, timeout: float) -> None:
+    :param write_lock: the lock is the database's own write lock, which any process writing to
+        it holds (the running application too), not only another migration.
+    """
+
+    def __init__(self, label: str, timeout: float, *, write_lock: bool = False) -> None:
         self.label = label
         self.timeout = timeout
+        self.write_lock = write_lock
 
     def wait(self, attempt: Callable[[], bool]) -> None:
         start = time.monotonic()
@@ -109,15 +114,26 @@ class Waiter:
         while not attempt():
             waited = time.monotonic() - start
             if waited >= self.timeout:
+                if self.write_lock:
+                    raise MigrateError(
+                        f"gave up after waiting {waited:.0f} s for the {self.label} database: "
+                        "another process (the running application, or another migration) "
+                        "holds its write lock; let that process finish its transaction (or "
+                        f"stop it) and try again, or set {TIMEOUT_ENV} to wait longer"
+                    )
                 raise MigrateError(
                     f"gave up after waiting {waited:.0f} s for another migration of the "
                     f"{self.label} database to finish; if none is running, look for a stuck "
                     f"session holding the lock, or set {TIMEOUT_ENV} to wait longer"
                 )
             if not said:
+                holder = (
+                    "another process to release the write lock of" if self.write_lock
+                    else "another migration of"
+                )
                 logger.info(
-                    "Waiting for another migration of the %s database to finish "
-                    "(up to %.0f s)...", self.label, self.timeout
+                    "Waiting for %s the %s database (up to %.0f s)...", holder, self.label,
+                    self.timeout,
                 )
                 said = True
             time.sleep(_POLL)

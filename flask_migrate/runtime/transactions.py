@@ -65,7 +65,7 @@ def sqlite_transactions(
     cursor = raw.cursor()
     cursor.execute("PRAGMA busy_timeout")
     saved_busy = int(cursor.fetchone()[0])
-    waiter = Waiter(label, timeout)
+    waiter = Waiter(label, timeout, write_lock=True)
 
     def begin(conn: Any) -> None:
         if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
