@@ -40,17 +40,32 @@ _SERVER_FIXTURES = frozenset(
 #: Modules of whole-process scenarios (many processes per test, signals, waits, old folders of
 #: every generation): slow as a whole.
 _SLOW_MODULES = frozenset({
-    "test_concurrency", "test_examples", "test_faults", "test_guarantees", "test_interrupted",
-    "test_legacy", "test_multidb", "test_old_folders", "test_table_locks", "test_workflow",
+    "test_boundary", "test_concurrency", "test_examples", "test_faults", "test_guarantees", "test_interrupted",
+    "test_legacy", "test_multidb", "test_old_folders", "test_packaging", "test_table_locks",
+    "test_workflow",
 })
+#: Tests run once per row of a long table of cases (the error catalog): slow.
+_SLOW_TESTS = frozenset({"test_mistake_sqlite", "test_mistake_postgresql"})
+
+
+def _slow(item: pytest.Item) -> bool:
+    module = item.module.__name__.rpartition(".")[2] if item.module else ""
+    if module in _SLOW_MODULES or set(getattr(item, "fixturenames", ())) & _SERVER_FIXTURES:
+        return True
+    if getattr(item, "originalname", item.name) in _SLOW_TESTS:
+        return True
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    # A server asked for by a parameter (request.getfixturevalue), and the second front-end:
+    # both are generated from one table (tests/test_spec.py proves it), the full run tries both.
+    return bool({"postgresql", "mariadb"} & set(map(str, params.values()))) or (
+        params.get("front") == "script"
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark the slow tests, so that ``-m "not slow"`` is the fast tier."""
     for item in items:
-        module = item.module.__name__.rpartition(".")[2] if item.module else ""
-        fixtures = set(getattr(item, "fixturenames", ()))
-        if module in _SLOW_MODULES or fixtures & _SERVER_FIXTURES:
+        if _slow(item):
             item.add_marker(pytest.mark.slow)
 
 
