@@ -538,7 +538,7 @@ class _DatabaseSuite:
     def _round_trip_failed(self, what: str, said: list[str]) -> None:
         shown = "; ".join(said[:5]) + (f"; and {len(said) - 5} more" if len(said) > 5 else "")
         self.add(f"round trip of {self.revision}", False, f"{what}, {shown}")
-        self._not_run(f"not run after the failed round trip of {self.revision}")
+        self._not_run(f"not run after the failure of {self.revision}")
 
     def _models(self, context: Any) -> None:
         from alembic.autogenerate import compare_metadata
