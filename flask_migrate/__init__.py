@@ -28,6 +28,7 @@ from .commands import (
     show,
     stamp,
     status,
+    test,
     upgrade,
 )
 from .config import Config
@@ -44,7 +45,7 @@ __all__ = [
     "RevisionScriptError", "UsageError", "alembic_version", "branches", "check",
     "convert_multidb", "current", "doctor", "downgrade", "edit", "heads", "history", "init",
     "lint", "list_templates", "merge", "migrate", "revision", "show", "stamp", "status",
-    "upgrade",
+    "test", "upgrade",
 ]
 
 

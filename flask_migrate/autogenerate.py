@@ -11,7 +11,7 @@ It imports Alembic, SQLAlchemy, :mod:`flask_migrate.extension` and
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import sqlalchemy as sa
 
@@ -95,3 +95,15 @@ def refuse_wiping_diffs(revision_context: Any) -> None:
         problem = _wipe_problem(name, upgrade_ops, existing)
         if problem:
             raise MigrateError(problem)
+
+
+def describe_diffs(diffs: Sequence[Any], shown: int = 3) -> str:
+    """A short summary of autogenerate's diff tuples, e.g. ``add_table users, add_column ...``."""
+    names = []
+    for diff in diffs:
+        # A diff is ("op", obj, ...) or, for column changes, a list of such tuples.
+        first = diff[0] if isinstance(diff, list) else diff
+        target = next((item for item in first[1:] if hasattr(item, "name")), None)
+        names.append(f"{first[0]} {target.name}" if target is not None else str(first[0]))
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more

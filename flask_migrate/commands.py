@@ -34,7 +34,7 @@ from .errors import (
     describe,
     translate,
 )
-from .extension import current_record
+from .extension import current_record, require_record
 from .folder import folder_of
 from .runtime.guard import guarded
 from .runtime.timeouts import ATTR_TIMEOUTS
@@ -729,21 +729,9 @@ def check(directory: str | None = None) -> None:
             _autogenerate.refuse_wiping_diffs(getattr(detected, "revision_context", None))
             raise ChangesDetected(
                 f"the models have changes that no revision covers "
-                f"({_describe_diffs(detected.diffs)}); run 'db migrate' to write a revision "
-                "for them"
+                f"({_autogenerate.describe_diffs(detected.diffs)}); run 'db migrate' to write a "
+                "revision for them"
             ) from detected
-
-
-def _describe_diffs(diffs: Sequence[Any], shown: int = 3) -> str:
-    """A short summary of autogenerate's diff tuples, e.g. ``add_table users, add_column ...``."""
-    names = []
-    for diff in diffs:
-        # A diff is ("op", obj, ...) or, for column changes, a list of such tuples.
-        first = diff[0] if isinstance(diff, list) else diff
-        target = next((item for item in first[1:] if hasattr(item, "name")), None)
-        names.append(f"{first[0]} {target.name}" if target is not None else str(first[0]))
-    more = f" and {len(names) - shown} more" if len(names) > shown else ""
-    return ", ".join(names[:shown]) + more
 
 
 def lint(
@@ -775,6 +763,43 @@ def lint(
         report = _lint.lint(config, rev_range=rev_range, dialect=dialect)
     _lint.print_report(report, config.stdout)
     return report
+
+
+def test(
+    directory: str | None = None,
+    database: str | None = None,
+    x_arg: Sequence[str] | None = None,
+) -> Any:
+    """Run the migration tests on a throwaway database, never on the application's own.
+    Exit status: 0 when every test passes, 1 otherwise.
+
+    For every database of the folder: a single head; upgrade from base to head; the models
+    match the schema at the head (what ``check`` checks); every revision's downgrade leaves the
+    schema it started from, and its upgrade after that the schema it made the first time
+    (tables, columns and their types, indexes and constraints compared); downgrade to base
+    leaves only the version table.  Each database is a throwaway one: a temporary SQLite file,
+    or a database created on the server of the application's URL and dropped afterwards
+    (its user needs the right to create databases).  Prints one line per test, naming the
+    revision that failed and what differs; the report is returned, ``report.exit_code`` is the
+    exit status.
+
+    :param database: the URL of an empty database to run the tests on instead (one-database
+        applications).  This is ``--database``.
+    :param x_arg: ``-x`` values passed to env.py.
+    """
+    from . import testing as _testing
+
+    config = _config(directory, x_arg=x_arg, command="test")
+    record = require_record()
+    with _quiet_alembic(), _testing.throwaway(record, database):
+        with _errors_translated(config):
+            report = _testing.run_suite(config)
+    _testing.print_report(report, config.stdout)
+    return report
+
+
+# pytest would take the API function for a test of its own where a test module imports it.
+test.__test__ = False  # type: ignore[attr-defined]
 
 
 def doctor(directory: str | None = None, fix: bool = False) -> None:

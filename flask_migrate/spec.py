@@ -110,6 +110,9 @@ PARAMETERS: dict[str, Parameter] = {
     "dialect": Parameter(
         Kind.VALUE, "Check for this kind of database (postgresql, mysql, mariadb, sqlite) "
         "instead of the one of each database's URL.", ("--dialect",), "NAME"),
+    "database": Parameter(
+        Kind.VALUE, "The URL of an empty database to run the tests on, instead of a "
+        "throwaway one (one-database applications).", ("--database",), "URL"),
     "stamp_binds": Parameter(
         Kind.FLAG, "Record the head revision in every bind's database now, instead of at the "
         "next 'upgrade'.", ("--stamp-binds",)),
@@ -146,6 +149,7 @@ COMMANDS: tuple[Callable[..., Any], ...] = (
     commands.stamp,
     commands.check,
     commands.lint,
+    commands.test,
     commands.doctor,
     commands.convert_multidb,
 )
