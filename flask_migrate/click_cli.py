@@ -51,7 +51,7 @@ class _Command(click.Command):
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         if not _CLICK_HAS_ARGUMENT_HELP:
             rows = [
-                (param.human_readable_name, param.help)
+                (param.human_readable_name, param.help or "")
                 for param in self.get_params(ctx)
                 if isinstance(param, _Argument)
             ]

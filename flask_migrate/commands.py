@@ -68,7 +68,9 @@ def _config(
         _require_runtime_env(config, "--bind")
         config.attributes[ATTR_BINDS] = tuple(bind)
     if extension is not None:
-        config = extension.migrate.call_configure_callbacks(config)
+        configured = extension.migrate.call_configure_callbacks(config)
+        assert isinstance(configured, Config), "a @migrate.configure hook returned no Config"
+        config = configured
     return config
 
 
@@ -103,7 +105,7 @@ def _errors_translated(
         with _running(config):
             yield
     except Exception as error:
-        translated = translate(error, config.get_main_option("script_location"), named)
+        translated = translate(error, config.migrations_folder(), named)
         if translated is None or translated is error:
             raise
         if report_state and isinstance(translated, RevisionScriptError):
@@ -203,7 +205,7 @@ def _require_script_template(config: Config) -> None:
     """Refuse to write a revision without a script.py.mako to write it from (an empty one would
     make a revision file that no command can load)."""
     template = folder_of(config).script_template
-    location = config.get_main_option("script_location")
+    location = config.migrations_folder()
     if not os.path.isdir(location):
         return  # no folder at all: Alembic says so, with what to do
     if template is None or not template.text.strip():
@@ -219,7 +221,7 @@ def _require_script_template(config: Config) -> None:
 def _removed_if_failed(config: Config) -> Iterator[None]:
     """Remove what a failed revision command wrote in the migrations folder (e.g. a revision
     file that Alembic wrote from the template and then could not load)."""
-    folder = config.get_main_option("script_location")
+    folder = config.migrations_folder()
     before = set(_paths_below(folder))
     try:
         yield
@@ -310,10 +312,11 @@ def init(
         template_directory, template = os.path.split(path)
     config = _config(directory, command="init")
     config.template_directory = template_directory
-    folder = config.get_main_option("script_location")
+    folder = config.migrations_folder()
     # Alembic's own closing words tell the user to put connection settings in alembic.ini,
     # which is wrong for a Flask app: keep it quiet and say what happens next instead.
-    config.cmd_opts.quiet = True
+    if config.cmd_opts is not None:
+        config.cmd_opts.quiet = True
     existed = os.path.exists(folder)
     with _errors_translated(config):
         try:

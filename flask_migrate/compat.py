@@ -147,10 +147,9 @@ def resolve_url(value: str, record: MigrateRecord | None = None) -> str:
         except Exception:  # a database the app cannot reach here is not the one meant
             continue
         real = url.render_as_string(hide_password=False)
-        candidates = {configured.get(name)}
+        candidates = {configured[name]} if configured.get(name) is not None else set()
         if _PASSWORD_MASK in value:
             candidates.add(url.render_as_string(hide_password=True))
-        candidates.discard(None)
         # The real URL itself too: written as it is, a '%' in it would trip the ini parser.
         candidates.add(real)
         for candidate in candidates:

@@ -47,6 +47,10 @@ class Config(AlembicConfig):
     def get_template_directory(self) -> str:
         return self.template_directory or TEMPLATES_DIR
 
+    def migrations_folder(self) -> str:
+        """The migrations folder (``script_location``), as :func:`build_config` set it."""
+        return self.get_main_option("script_location") or ""
+
 
 def build_config(
     directory: str,

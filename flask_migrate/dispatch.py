@@ -54,7 +54,7 @@ def arguments(
             value = os.environ.get(DIRECTORY_ENV) or None
         if _given(value):
             if option.kind in (Kind.REPEATED, Kind.ARGUMENTS):
-                value = list(value)
+                value = list(value or ())
             kwargs[option.name] = value
     return kwargs
 

@@ -165,7 +165,7 @@ def analyse_env(text: str, path: str = "env.py") -> EnvPy:
     call = _runtime_call(tree) if tree is not None else None
     # The import must be real code, not a comment: the AST has no comments.
     thin = call is not None and "flask_migrate.runtime" in code
-    if thin:
+    if thin and call is not None:
         keywords = {
             keyword.arg: keyword.value.value
             for keyword in call.keywords

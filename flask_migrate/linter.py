@@ -656,7 +656,7 @@ def _run_offline(function: Any, check: RevisionCheck) -> None:
                 # The recorder keeps every operation, so the block has nothing to rebuild
                 # (which offline would need the live table).
                 batch.impl.recreate = "never"
-                batch.impl = _Recorder(batch.impl, check, dialect)
+                batch.impl = _Recorder(batch.impl, check, dialect)  # type: ignore[assignment]
                 yield batch
 
         # The op module calls the methods of this instance, so this one is what runs.
@@ -725,7 +725,7 @@ def _pg_statement(statement: Any, check: RevisionCheck) -> None:
 
     if isinstance(statement, ast.CreateStmt):
         check.created_table(_relname(statement.relation))
-    elif isinstance(statement, ast.CreateTableAsStmt):
+    elif isinstance(statement, ast.CreateTableAsStmt) and statement.into is not None:
         check.created_table(_relname(statement.into.rel))
     elif isinstance(statement, ast.IndexStmt):
         check.created_index(_relname(statement.relation), statement.idxname,

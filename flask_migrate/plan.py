@@ -8,7 +8,7 @@ of ``upgrade`` and ``downgrade`` are built on it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, TextIO
+from typing import Any, Callable, Iterable, TextIO, TypeVar
 
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
@@ -75,7 +75,10 @@ def _database(config: Config) -> tuple[str, str]:
     return config.attributes.get(ATTR_DATABASE) or ("default", "?")
 
 
-def collect(config: Config, steps: StepsFunction, report: Report) -> Report:
+AnyReport = TypeVar("AnyReport", bound=Report)
+
+
+def collect(config: Config, steps: StepsFunction, report: AnyReport) -> AnyReport:
     """Visit every database through env.py and record ``steps(script, current_heads)``."""
     script = ScriptDirectory.from_config(config)
 

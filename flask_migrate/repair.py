@@ -102,7 +102,7 @@ class Diagnosis:
 
 def diagnose(config: Config) -> Diagnosis:
     """Examine the migrations folder of ``config`` for the current application."""
-    folder = config.get_main_option("script_location")
+    folder = config.migrations_folder()
     if not os.path.isdir(folder):
         raise MigrateError(
             f"no migrations folder at {folder}; run 'db init' to create one, or pass -d with "
@@ -674,7 +674,7 @@ def run_doctor(config: Config, fix: bool) -> None:
 def run_convert_multidb(config: Config, stamp_binds: bool) -> None:
     """Turn the single-database folder of ``config`` into a multi-database folder."""
     out = config.stdout
-    folder = config.get_main_option("script_location")
+    folder = config.migrations_folder()
     if not os.path.isdir(folder):
         raise MigrateError(
             f"no migrations folder at {folder}; run 'db init' to create one, or pass -d with "

@@ -73,7 +73,11 @@ def _argparse_kwargs(option: Option) -> tuple[tuple[str, ...], dict[str, Any]]:
 
 
 def _build(module: ModuleType) -> Any:
-    class MigrateCommandBase(module.Command):
+    # Flask-Script's or Flask-Script-NG's classes, whichever is installed.
+    command_class: Any = module.Command
+    manager_class: Any = module.Manager
+
+    class MigrateCommandBase(command_class):
         """One generated ``manage.py db`` subcommand."""
 
         # Hand leftover arguments to __call__, which names them: Flask-Script would only say
@@ -115,7 +119,7 @@ def _build(module: ModuleType) -> Any:
                 args = _dash_values_attached(self, list(args))
             return super().parse_known_args(args, namespace)
 
-    class MigrateManager(module.Manager):
+    class MigrateManager(manager_class):
         """The ``db`` sub-manager, which keeps its own ``-d/-x`` for its subcommands."""
 
         def __call__(self, app: Any = None, **values: Any) -> _Invocation:

@@ -74,7 +74,7 @@ def writes(config: Any) -> bool:
 def database_of_token(token: str | None) -> str | None:
     """The database a revision token names (``users_upgrades`` -> ``users``, ``upgrades`` ->
     the default database), or None for a token of another form."""
-    if token in (None, "upgrades"):
+    if token is None or token == "upgrades":
         return DEFAULT
     if token.endswith("_upgrades"):
         return token[: -len("_upgrades")]
@@ -405,9 +405,9 @@ class RunGuard:
             kwargs.update(extra)
         if self.writes and dialect in ("postgresql", "mysql", "mariadb"):
             visit.timeouts = _timeouts.resolve(self.command_line_timeouts, configured)
-            restore = _timeouts.apply(connection, visit.raw, visit.timeouts)
-            if restore is not None:
-                visit.restores.append(restore)
+            session_restore = _timeouts.apply(connection, visit.raw, visit.timeouts)
+            if session_restore is not None:
+                visit.restores.append(session_restore)
         if not self.writes:
             # A reader leaves the database alone: Alembic's autogenerate and check would create
             # the version table.

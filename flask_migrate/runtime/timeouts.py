@@ -183,7 +183,7 @@ def waited_for_a_lock(error: BaseException) -> bool:
     code = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
     if code == "55P03":
         return True
-    args = getattr(orig, "args", ())
+    args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
     return bool(args) and args[0] == 1205
 
 
