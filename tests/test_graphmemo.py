@@ -85,8 +85,11 @@ def comparable(args: tuple[str, ...], stdout: str) -> str:
     in two runs without any memo."""
     if args[0] != "current":
         return stdout
-    header, *revisions = stdout.split("\nRev: ")
-    return "\nRev: ".join([header, *sorted(block.rstrip() for block in revisions)])
+    sections = []
+    for section in stdout.split("Current revision(s) for "):
+        header, *revisions = section.split("\nRev: ")
+        sections.append("\nRev: ".join([header, *sorted(b.rstrip() for b in revisions)]))
+    return "\n--\n".join(sections)
 
 
 def cold_and_warm(project: Project, *args: str) -> None:
