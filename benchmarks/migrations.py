@@ -68,6 +68,10 @@ TARGETS = {
     ("noop", "postgresql"): 1.3,
 }
 
+#: Issue 13: every reading command at most this times ``flask --help``, at N = READING_TARGET_N.
+READING_TARGET = 1.2
+READING_TARGET_N = 5000
+
 #: A comparison whose per-round ratios spread wider than this fraction of their median is
 #: marked noisy: the machine's load changed too much within rounds for one verdict to mean much.
 NOISY_SPREAD = 0.25
@@ -633,6 +637,20 @@ NOOP = [
 ]
 
 
+def _db_command(*args: str) -> Program:
+    return Program("db " + " ".join(args), lambda p, db: [_venv_bin("flask"), "db", *args])
+
+
+#: The commands that only read the revision graph (and the database), at head.
+READING = [
+    NOOP[0],
+    _db_command("heads"), _db_command("branches"), _db_command("history"),
+    _db_command("history", "-i"), _db_command("current"), _db_command("status"),
+    _db_command("show", "head"), _db_command("upgrade", "--plan"),
+    _db_command("downgrade", "--plan"),
+]
+
+
 @dataclass
 class Result:
     """The runs of one comparison: one case, one database, one N."""
@@ -662,6 +680,8 @@ class Result:
 
     @property
     def target(self) -> float | None:
+        if self.case == "reading":
+            return READING_TARGET if self.n == READING_TARGET_N else None
         return TARGETS.get((self.case, self.db)) if self.n == TARGET_N else None
 
     @property
@@ -782,6 +802,33 @@ class Bench:
         finally:
             dbs.drop(url)
         return result
+
+
+    def reading(self, project: Project, dbs: Databases) -> list[Result]:
+        """Every reading command at head against ``flask --help``, all in the same rounds."""
+        runs: dict[str, list[Run]] = {program.label: [] for program in READING}
+        load = []
+        url = dbs.fresh()
+        try:
+            self._run(UPGRADE, project, dbs, url)
+            for counted, order in self._rounds(READING):
+                for program in order:
+                    run = self._run(program, project, dbs, url)
+                    if counted:
+                        runs[program.label].append(run)
+                if counted:
+                    load.append(os.getloadavg()[0])
+                self.log(f"reading N={project.n} {dbs.name} "
+                         f"{'round' if counted else 'warm-up'} done")
+        finally:
+            dbs.drop(url)
+        help_label = READING[0].label
+        return [
+            Result("reading", dbs.name, project.n, floor=help_label, tool=program.label,
+                   runs={help_label: runs[help_label], program.label: runs[program.label]},
+                   load=load)
+            for program in READING[1:]
+        ]
 
 
 # -- the report ---------------------------------------------------------------------------------
@@ -923,6 +970,20 @@ def report(results: list[Result], env: dict[str, Any], servers: dict[str, Any],
                 f"<= {r.target:.2f}x" if r.target else "-", r.verdict,
             ])
         lines += [_table(header, rows), ""]
+    reading = [r for r in results if r.case == "reading"]
+    if reading:
+        lines.append(f"Reading commands at head against `flask --help` in the same rounds; "
+                     f"wall-clock seconds, {rounds}.")
+        header = ["N", "database", "command", "flask --help", "command", "ratio", "cpu ratio",
+                  "target", "verdict"]
+        rows = []
+        for r in reading:
+            rows.append([
+                str(r.n), r.db, r.tool, f"{r.median(r.floor):.3f}", f"{r.median(r.tool):.3f}",
+                _ratio_cell(r), f"{statistics.median(r.ratios(r.tool, r.floor, 'cpu')):.2f}x",
+                f"<= {r.target:.2f}x" if r.target else "-", r.verdict,
+            ])
+        lines += [_table(header, rows), ""]
     if any(r.noisy for r in results):
         lines.append(f"(noisy): the per-round ratios spread by more than {NOISY_SPREAD:.0%} of "
                      "their median; the load changed within rounds.  Run again, or with more "
@@ -968,8 +1029,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="sqlite, postgresql or both (default: both; PostgreSQL is "
                              "skipped, saying so, when its binaries are not installed)")
     parser.add_argument("--case", type=lambda t: [c for c in t.split(",") if c],
-                        default=["bootstrap", "noop"], metavar="CASE[,CASE]",
-                        help="bootstrap, noop or both (default: both)")
+                        default=["bootstrap", "noop", "reading"], metavar="CASE[,CASE]",
+                        help="bootstrap, noop, reading (heads, history, current, status, "
+                             "show, branches, --plan), or several (default: all three)")
     parser.add_argument("--quick", action="store_true",
                         help="N=100,1000 and 3 rounds, unless --n or --repeat say otherwise")
     parser.add_argument("--syncs", action="store_true",
@@ -995,9 +1057,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         options.db = ["sqlite", "postgresql"]
     if options.repeat < 1 or options.warmup < 0:
         parser.error("--repeat must be at least 1 and --warmup at least 0")
-    bad = sorted(set(options.case) - {"bootstrap", "noop"})
+    bad = sorted(set(options.case) - {"bootstrap", "noop", "reading"})
     if bad or not options.case:
-        parser.error(f"unknown case {', '.join(bad)}; use bootstrap, noop or both")
+        parser.error(f"unknown case {', '.join(bad)}; use bootstrap, noop, reading or several")
     if options.syncs and "sqlite" in options.db and shutil.which("strace") is None:
         parser.error("--syncs needs strace for SQLite (apt-get install strace)")
     return options
@@ -1054,6 +1116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     results.append(bench.bootstrap(generated, dbs))
                 if "noop" in options.case:
                     results.append(bench.noop(generated, dbs))
+                if "reading" in options.case:
+                    results.extend(bench.reading(generated, dbs))
     except BenchError as error:
         print(f"benchmarks: error: {error}", file=sys.stderr)
         return EXIT_ERROR

@@ -10,7 +10,13 @@ Alembic (1.19 and 1.20 are tested) documents no way to:
 - list the revisions an upgrade or a downgrade would run, without running them, which
   ``status`` and ``--plan`` print (:func:`upgrade_steps`, :func:`downgrade_steps`);
 - list the folders revision files live in, which the heads memo hashes
-  (:func:`version_locations`).
+  (:func:`version_locations`);
+- give the ``ScriptDirectory`` a command makes for itself a revision map read from the graph
+  memo instead of from the revision modules (:func:`install_script_directory_hook`), and load
+  the revision files in Alembic's own order when the memo is written
+  (:func:`load_revision_files`), and keep a revision map once built
+  (:func:`revision_map_state`, :func:`revision_map_from_state`): building one costs time
+  quadratic in the number of revisions.
 
 When Alembic changes one of these, this module is the one to mend.  Nothing else in the
 package touches a name of Alembic's that starts with an underscore.
@@ -19,10 +25,12 @@ from __future__ import annotations
 
 import functools
 import threading
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionMap
 
 #: ``hook(environment, original, kwargs)`` runs in place of ``EnvironmentContext.configure``.
 ConfigureHook = Callable[[EnvironmentContext, Callable[..., None], dict], None]
@@ -50,7 +58,7 @@ def install_environment_hooks(
     by another tool in the same process) behaves exactly as without this package.
     """
     with _install_lock:
-        if _installed:
+        if "configure" in _installed:
             return
         original_configure = EnvironmentContext.configure
         original_run = EnvironmentContext.run_migrations
@@ -88,18 +96,101 @@ def context_options(environment: EnvironmentContext) -> dict[str, Any]:
     return environment.context_opts
 
 
+@dataclass(frozen=True)
+class PlannedStep:
+    """One revision an upgrade or a downgrade would run: what ``status`` and ``--plan`` read of
+    Alembic's ``RevisionStep``, which imports the revision's module to find its function."""
+
+    revision: Any
+    is_upgrade: bool
+
+
 def upgrade_steps(
     script: ScriptDirectory, destination: str, heads: Sequence[str]
-) -> Iterable[Any]:
-    """The ``RevisionStep`` objects ``upgrade destination`` would run from ``heads``."""
-    return script._upgrade_revs(destination, heads)  # type: ignore[arg-type]
+) -> list[PlannedStep]:
+    """The steps ``upgrade destination`` would run from ``heads``, in order.
+
+    ``ScriptDirectory._upgrade_revs`` without making the ``RevisionStep`` objects: the same
+    revisions, order and errors (its ``_catch_revision_errors``, with its message).
+    """
+    with script._catch_revision_errors(
+        ancestor="Destination %(end)s is not a valid upgrade target from current head(s)",
+        end=destination,
+    ):
+        revisions = script.iterate_revisions(destination, heads, implicit_base=True)
+        return [PlannedStep(revision, True) for revision in reversed(list(revisions))]
 
 
 def downgrade_steps(
     script: ScriptDirectory, destination: str, heads: Sequence[str]
-) -> Iterable[Any]:
-    """The ``RevisionStep`` objects ``downgrade destination`` would run from ``heads``."""
-    return script._downgrade_revs(destination, heads)  # type: ignore[arg-type]
+) -> list[PlannedStep]:
+    """The steps ``downgrade destination`` would run from ``heads``, in order (as
+    ``ScriptDirectory._downgrade_revs`` lists them, see :func:`upgrade_steps`)."""
+    with script._catch_revision_errors(
+        ancestor="Destination %(end)s is not a valid downgrade target from current head(s)",
+        end=destination,
+    ):
+        revisions = script.iterate_revisions(
+            tuple(heads), destination, select_for_downgrade=True
+        )
+        return [PlannedStep(revision, False) for revision in revisions]
+
+
+#: ``hook(config, script)`` runs on every ``ScriptDirectory`` made by ``from_config(config)``.
+ScriptDirectoryHook = Callable[[Any, ScriptDirectory], None]
+
+
+def install_script_directory_hook(hook: ScriptDirectoryHook) -> None:
+    """Call ``hook(config, script)`` on every ``ScriptDirectory.from_config(config)``.
+
+    Alembic's commands make their ``ScriptDirectory`` themselves, with ``from_config`` (which is
+    public), and offer no way to pass one in; the classmethod is wrapped, once per process.
+    The hook decides from ``config.attributes`` whether the command is one of ours, and leaves
+    any other ``ScriptDirectory`` alone.
+    """
+    with _install_lock:
+        if "from_config" in _installed:
+            return
+        original = ScriptDirectory.__dict__["from_config"].__func__
+
+        @functools.wraps(original)
+        def from_config(cls: type[ScriptDirectory], config: Any) -> ScriptDirectory:
+            script = original(cls, config)
+            hook(config, script)
+            return script
+
+        ScriptDirectory.from_config = classmethod(  # type: ignore[method-assign,assignment]
+            from_config
+        )
+        _installed["from_config"] = original
+
+
+def load_revision_files(script: ScriptDirectory) -> Iterable[Any]:
+    """The ``Script`` of every revision file, imported, in the order Alembic reads them.
+
+    ``ScriptDirectory._load_revisions`` is what its revision map is built from; the order
+    decides the order of heads and of revisions with the same parent in every listing.
+    """
+    return script._load_revisions()
+
+
+def revision_map_state(revision_map: RevisionMap) -> dict[str, Any]:
+    """What a built ``RevisionMap`` holds (its memoized ``_revision_map`` and the heads and
+    bases it sets beside it), to be given to :func:`revision_map_from_state` in another process
+    with the same Alembic version."""
+    revision_map.heads  # builds it
+    return {name: value for name, value in vars(revision_map).items() if name != "_generator"}
+
+
+def revision_map_from_state(state: dict[str, Any]) -> RevisionMap:
+    """A ``RevisionMap`` already built, from :func:`revision_map_state`."""
+
+    def unused() -> Iterable[Any]:
+        raise AssertionError("a revision map made from its state is never built again")
+
+    revision_map = RevisionMap(unused)
+    vars(revision_map).update(state)
+    return revision_map
 
 
 def version_locations(script: ScriptDirectory) -> list[str]:

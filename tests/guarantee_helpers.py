@@ -70,8 +70,8 @@ import sqlalchemy as sa
 
 revision = {revision!r}
 down_revision = {down_revision!r}
-branch_labels = None
-depends_on = None
+branch_labels = {branch_labels!r}
+depends_on = {depends_on!r}
 
 
 def upgrade():
@@ -90,6 +90,8 @@ def write_revision(
     upgrade: str | Sequence[str] = "pass",
     downgrade: str | Sequence[str] = "pass",
     message: str | None = None,
+    branch_labels: str | Sequence[str] | None = None,
+    depends_on: str | Sequence[str] | None = None,
 ) -> Path:
     """Write ``migrations/versions/<revision>_.py`` with the given function bodies.
 
@@ -102,6 +104,8 @@ def write_revision(
             message=message or f"revision {revision}",
             revision=revision,
             down_revision=down_revision,
+            branch_labels=branch_labels,
+            depends_on=depends_on,
             upgrade=_body(upgrade),
             downgrade=_body(downgrade),
         ),

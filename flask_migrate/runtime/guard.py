@@ -43,6 +43,7 @@ from .. import _alembic
 from ..config import ATTR_COMMAND, ATTR_DATABASE
 from ..errors import MigrateError
 from ..extension import current_record
+from . import graphmemo
 from .binds import DEFAULT, safe_url
 from .headcache import upgrade_to_heads
 from .locks import acquire, lock_name, lock_timeout
@@ -566,6 +567,7 @@ def guarded(config: Any) -> Iterator[RunGuard]:
         yield current
         return
     _alembic.install_environment_hooks(_configure_hook, _run_hook, _end_hook)
+    graphmemo.install()
     guard = RunGuard(config)
     config.attributes[ATTR_GUARD] = guard
     succeeded = False

@@ -26,6 +26,10 @@ _ADAPTED = "_flask_migrate_per_database"
 def run_per_database(script_directory: Any) -> None:
     """Adapt every revision module of ``script_directory`` (an Alembic ``ScriptDirectory``)."""
     for script in script_directory.walk_revisions():
+        if not getattr(script, "module_imported", True):
+            # A reading command's stand-in from the graph memo (:mod:`.graphmemo`): nothing
+            # of it runs, and its module is imported, as Alembic's, only if asked for.
+            continue
         module = script.module
         for direction in ("upgrade", "downgrade"):
             function = getattr(module, direction, None)
