@@ -117,7 +117,7 @@ def upgrade_steps(
         ancestor="Destination %(end)s is not a valid upgrade target from current head(s)",
         end=destination,
     ):
-        revisions = script.iterate_revisions(destination, heads, implicit_base=True)
+        revisions = script.iterate_revisions(destination, tuple(heads), implicit_base=True)
         return [PlannedStep(revision, True) for revision in reversed(list(revisions))]
 
 
