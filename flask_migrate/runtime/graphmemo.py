@@ -111,6 +111,9 @@ class _State:
         self.files = files
         self.graph = graph
         self.served = False
+        #: The memo to write once the command has succeeded (:func:`flush`): a command that
+        #: fails changes no file.
+        self.pending: Any = None
 
 
 def _hook(config: Any, script: ScriptDirectory) -> None:
@@ -266,8 +269,19 @@ def _loading(script: ScriptDirectory, state: _State) -> Iterator[Script]:
         loaded.append(revision)
         yield revision
     if digests is not None:
+        with contextlib.suppress(_Unmemoable):
+            entries = [_entry(revision) for revision in loaded]
+            state.pending = lambda: _write(script, state, made, digests, entries)
+
+
+def flush(config: Any) -> None:
+    """Write the memo a command that succeeded has made, if any."""
+    attributes = getattr(config, "attributes", None)
+    state = attributes.get(_ATTR_STATE) if isinstance(attributes, dict) else None
+    if state is not None and state.pending is not None:
+        pending, state.pending = state.pending, None
         with contextlib.suppress(OSError, _Unmemoable):
-            _write(script, state, made, digests, [_entry(revision) for revision in loaded])
+            pending()
 
 
 def _write(

@@ -577,3 +577,5 @@ def guarded(config: Any) -> Iterator[RunGuard]:
     finally:
         del config.attributes[ATTR_GUARD]
         guard.close(succeeded)
+        if succeeded:
+            graphmemo.flush(config)
