@@ -509,7 +509,7 @@ class _DatabaseSuite:
             before[name] = state
             yield self._step(revisions[name], True, "upgrade")
             state = after[name] = snapshots.take()
-        self.add(UPGRADE, True, f"{len(self.order)} revisions")
+        self.add(UPGRADE, True, _count(len(self.order)))
 
         self.test = MODELS
         self._models(context)
@@ -526,7 +526,7 @@ class _DatabaseSuite:
             if said:
                 return self._round_trip_failed("after the upgrade that followed it", said)
             yield self._step(revision, False, "second downgrade")
-        self.add(ROUND_TRIPS, True, f"{len(self.order)} revisions")
+        self.add(ROUND_TRIPS, True, _count(len(self.order)))
 
         self.test = BASE
         left = sorted(snapshots.take())
@@ -605,3 +605,7 @@ def run_suite(config: Any) -> TestReport:
             return report
         # A revision failed in one database of a multi-database folder; env.py stopped there.
         # Run it again for the databases it had not reached (those tested do nothing).
+
+
+def _count(revisions: int) -> str:
+    return f"{revisions} revision{'' if revisions == 1 else 's'}"

@@ -205,11 +205,14 @@ def test_statement_timeout_names_the_revision(make_project, migrations_folder, p
 @pytest.mark.parametrize("value, source", [
     ("soon", "--table-lock-timeout"), ("-1", "--table-lock-timeout"),
 ])
-def test_bad_setting_is_one_line(make_project, migrations_folder, postgresql_url, value, source):
-    project = guarded_project(make_project, migrations_folder, postgresql_url)
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_bad_setting_is_one_line(make_project, migrations_folder, request, backend, value, source):
+    """Read on every database, SQLite too (where no lock timeout is set)."""
+    url = database_url(backend, request)
+    project = guarded_project(make_project, migrations_folder, url)
     write_revision(project, "r1", None, create_table("t1"))
     result = project.run("script", "upgrade", "--table-lock-timeout", value)
     assert result.returncode == 1, str(result)
     assert error_line(result) == (
         f"Error: {source} must be a number of seconds (0 or more), not '{value}'"), str(result)
-    assert state(postgresql_url) == (set(), set())
+    assert state(url or project.url) == (set(), set())

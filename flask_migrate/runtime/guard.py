@@ -404,8 +404,11 @@ class RunGuard:
             extra, restore = postgresql_transactions(connection)
             visit.restores.append(restore)
             kwargs.update(extra)
+        if self.writes:
+            # Read on every database, so that a bad value is one line on SQLite too.
+            timeouts = _timeouts.resolve(self.command_line_timeouts, configured)
         if self.writes and dialect in ("postgresql", "mysql", "mariadb"):
-            visit.timeouts = _timeouts.resolve(self.command_line_timeouts, configured)
+            visit.timeouts = timeouts
             session_restore = _timeouts.apply(connection, visit.raw, visit.timeouts)
             if session_restore is not None:
                 visit.restores.append(session_restore)
