@@ -119,7 +119,7 @@ def _build(module: ModuleType) -> Any:
             kwargs.setdefault("epilog", dispatch.TRACEBACK_HINT)
             super().__init__(*args, **kwargs)
 
-        def parse_known_args(  # type: ignore[override]
+        def parse_known_args(  # type: ignore[override]  # typeshed: generic in the namespace
             self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
         ) -> tuple[argparse.Namespace, list[str]]:
             if args is not None:

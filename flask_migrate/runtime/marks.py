@@ -154,8 +154,7 @@ class RevisionMark:
 
     def __init__(
         self, connection: Connection, raw: DBAPIConnection, version_table: str,
-        schema: str | None,
-        command: str | None, where: str,
+        schema: str | None, command: str | None, where: str,
     ) -> None:
         self.connection = connection
         self.raw = raw
