@@ -26,21 +26,34 @@ from __future__ import annotations
 import functools
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
 from alembic.script.revision import RevisionMap
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext, MigrationStep
+    from alembic.script import Script
+
+#: The keyword arguments of ``EnvironmentContext.configure()`` or ``run_migrations()``: any of
+#: Alembic's options, and whatever env.py passes on to its own hooks.
+Options = dict[str, Any]
 #: ``hook(environment, original, kwargs)`` runs in place of ``EnvironmentContext.configure``.
-ConfigureHook = Callable[[EnvironmentContext, Callable[..., None], dict], None]
+ConfigureHook = Callable[[EnvironmentContext, Callable[..., None], Options], None]
 #: ``hook(environment, original, kwargs)`` runs in place of ``EnvironmentContext.run_migrations``.
-RunHook = Callable[[EnvironmentContext, Callable[..., None], dict], None]
+RunHook = Callable[[EnvironmentContext, Callable[..., None], Options], None]
 #: ``hook(environment)`` runs when a command's ``with EnvironmentContext(...)`` block (the run
 #: of env.py) ends without an exception.
 EndHook = Callable[[EnvironmentContext], None]
+#: A command's step function (the ``fn`` option): the steps from the database's current heads.
+StepsFunction = Callable[
+    [tuple[str, ...], "MigrationContext"], Iterable["MigrationStep"]
+]
 
-_installed: dict[str, Any] = {}
+#: The methods of Alembic's the wrappers replaced, by name.
+_installed: dict[str, Callable[..., object]] = {}
 _install_lock = threading.Lock()
 
 
@@ -76,7 +89,7 @@ def install_environment_hooks(
             run_migrations(self, functools.partial(original_run, self), kwargs)
 
         @functools.wraps(original_exit)
-        def exit_wrapper(self: EnvironmentContext, *exc_info: Any) -> None:
+        def exit_wrapper(self: EnvironmentContext, *exc_info: object) -> None:
             original_exit(self, *exc_info)
             if exc_info[0] is None:
                 end(self)
@@ -89,7 +102,7 @@ def install_environment_hooks(
         )
 
 
-def context_options(environment: EnvironmentContext) -> dict[str, Any]:
+def context_options(environment: EnvironmentContext) -> Options:
     """The options the command gave the ``EnvironmentContext`` (``fn``, ``destination_rev``,
     ``as_sql``, ...), which ``configure()`` merges with env.py's own.  The dict itself: a
     change is seen by the ``MigrationContext`` that ``configure()`` makes next."""
@@ -101,7 +114,7 @@ class PlannedStep:
     """One revision an upgrade or a downgrade would run: what ``status`` and ``--plan`` read of
     Alembic's ``RevisionStep``, which imports the revision's module to find its function."""
 
-    revision: Any
+    revision: Script
     is_upgrade: bool
 
 
@@ -137,7 +150,7 @@ def downgrade_steps(
 
 
 #: ``hook(config, script)`` runs on every ``ScriptDirectory`` made by ``from_config(config)``.
-ScriptDirectoryHook = Callable[[Any, ScriptDirectory], None]
+ScriptDirectoryHook = Callable[["Config", ScriptDirectory], None]
 
 
 def install_script_directory_hook(hook: ScriptDirectoryHook) -> None:
@@ -154,8 +167,8 @@ def install_script_directory_hook(hook: ScriptDirectoryHook) -> None:
         original = ScriptDirectory.__dict__["from_config"].__func__
 
         @functools.wraps(original)
-        def from_config(cls: type[ScriptDirectory], config: Any) -> ScriptDirectory:
-            script = original(cls, config)
+        def from_config(cls: type[ScriptDirectory], config: Config) -> ScriptDirectory:
+            script: ScriptDirectory = original(cls, config)
             hook(config, script)
             return script
 
@@ -165,7 +178,7 @@ def install_script_directory_hook(hook: ScriptDirectoryHook) -> None:
         _installed["from_config"] = original
 
 
-def load_revision_files(script: ScriptDirectory) -> Iterable[Any]:
+def load_revision_files(script: ScriptDirectory) -> Iterator[Script]:
     """The ``Script`` of every revision file, imported, in the order Alembic reads them.
 
     ``ScriptDirectory._load_revisions`` is what its revision map is built from; the order
@@ -174,18 +187,19 @@ def load_revision_files(script: ScriptDirectory) -> Iterable[Any]:
     return script._load_revisions()
 
 
-def revision_map_state(revision_map: RevisionMap) -> dict[str, Any]:
+def revision_map_state(revision_map: RevisionMap) -> dict[str, object]:
     """What a built ``RevisionMap`` holds (its memoized ``_revision_map`` and the heads and
     bases it sets beside it), to be given to :func:`revision_map_from_state` in another process
-    with the same Alembic version."""
+    with the same Alembic version.  (Its private attributes, of whatever types that version
+    gives them.)"""
     revision_map.heads  # builds it
     return {name: value for name, value in vars(revision_map).items() if name != "_generator"}
 
 
-def revision_map_from_state(state: dict[str, Any]) -> RevisionMap:
+def revision_map_from_state(state: dict[str, object]) -> RevisionMap:
     """A ``RevisionMap`` already built, from :func:`revision_map_state`."""
 
-    def unused() -> Iterable[Any]:
+    def unused() -> Iterable[Script]:
         raise AssertionError("a revision map made from its state is never built again")
 
     revision_map = RevisionMap(unused)

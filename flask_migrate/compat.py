@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Union
 
 import sqlalchemy as sa
 from flask import current_app
@@ -33,6 +33,15 @@ from .errors import MigrateError
 from .extension import MigrateRecord, current_record
 from .folder import EnvPy, folder_of
 from .runtime import binds
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from flask import Flask
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    #: An engine as handed to env.py: an ``AsyncEngine`` for the asyncio env.py of 4.x.
+    HandedOut = Union[Engine, AsyncEngine]
 
 #: What SQLAlchemy 2 puts in place of a password when a URL is turned into text.
 _PASSWORD_MASK = "***"
@@ -49,18 +58,26 @@ class DatabaseView:
     handed out as an ``AsyncEngine``: Flask-SQLAlchemy makes a synchronous ``Engine`` of it.
     """
 
-    def __init__(self, db: Any, bind_key_tables: bool = False, asynchronous: bool = False) -> None:
+    __wrapped__: binds.FlaskSQLAlchemy3
+    _bind_key_tables: bool
+    _asynchronous: bool
+
+    def __init__(
+        self, db: binds.FlaskSQLAlchemy3, bind_key_tables: bool = False,
+        asynchronous: bool = False,
+    ) -> None:
         object.__setattr__(self, "__wrapped__", db)
         object.__setattr__(self, "_bind_key_tables", bind_key_tables)
         object.__setattr__(self, "_asynchronous", asynchronous)
 
+    # Whatever the wrapped object has, of whatever type.
     def __getattr__(self, name: str) -> Any:
         return getattr(object.__getattribute__(self, "__wrapped__"), name)
 
-    def __setattr__(self, name: str, value: Any) -> None:
+    def __setattr__(self, name: str, value: object) -> None:
         setattr(self.__wrapped__, name, value)
 
-    def __eq__(self, other: Any) -> bool:
+    def __eq__(self, other: object) -> bool:
         return other is self or other is self.__wrapped__
 
     def __hash__(self) -> int:
@@ -69,7 +86,9 @@ class DatabaseView:
     def __repr__(self) -> str:
         return repr(self.__wrapped__)
 
-    def get_engine(self, app: Any = None, bind: Any = None, **kwargs: Any) -> Any:
+    def get_engine(
+        self, app: Flask | str | None = None, bind: str | None = None, **kwargs: str | None
+    ) -> HandedOut:
         """The engine of ``bind`` (None: the default database), called as in 2.x or 3.x."""
         if isinstance(app, str):  # 3.x: get_engine("users")
             app, bind = None, app
@@ -83,10 +102,10 @@ class DatabaseView:
             ) from None
 
     @property
-    def engine(self) -> Any:
+    def engine(self) -> HandedOut:
         return self._handed_out(self.__wrapped__.engine)
 
-    def _handed_out(self, engine: Any) -> Any:
+    def _handed_out(self, engine: Engine) -> HandedOut:
         if self._asynchronous and getattr(engine.dialect, "is_async", False):
             from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -102,7 +121,7 @@ class DatabaseView:
         return _marked_metadata(self.__wrapped__)
 
 
-def _marked_metadata(db: Any) -> sa.MetaData:
+def _marked_metadata(db: binds.FlaskSQLAlchemy3) -> sa.MetaData:
     """Copies of every bind's tables in one ``MetaData``, with ``info['bind_key']`` set."""
     combined = sa.MetaData()
     for key, metadata in db.metadatas.items():
@@ -158,6 +177,7 @@ def resolve_url(value: str, record: MigrateRecord | None = None) -> str:
     return value
 
 
+# Alembic's configure() arguments, of any type.
 def _filtered_args(configure_args: dict[str, Any], env: EnvPy) -> dict[str, Any]:
     """``configure_args`` less the keys env.py passes by name next to ``**configure_args``."""
     return {
@@ -167,7 +187,7 @@ def _filtered_args(configure_args: dict[str, Any], env: EnvPy) -> dict[str, Any]
 
 
 @contextlib.contextmanager
-def old_env_support(config: Any) -> Iterator[None]:
+def old_env_support(config: Config) -> Iterator[None]:
     """While a command runs an env.py that is not one of ours, give it what it expects.
 
     Does nothing for our own env.py files, outside an application, or without the extension.
@@ -193,7 +213,8 @@ def old_env_support(config: Any) -> Iterator[None]:
             value = resolve_url(value, record)
         original_set(section, name, value)
 
-    config.set_section_option = set_section_option
+    # On this one Config object, for the length of the block.
+    config.set_section_option = set_section_option  # type: ignore[method-assign]
     try:
         yield
     finally:

@@ -40,6 +40,7 @@ class Config(AlembicConfig):
     :param template_directory: a folder of custom templates to use instead of the stock ones.
     """
 
+    # The rest goes to Alembic's Config, whose arguments differ between its versions.
     def __init__(self, *args: Any, template_directory: str | None = None, **kwargs: Any) -> None:
         self.template_directory = template_directory
         super().__init__(*args, **kwargs)

@@ -203,7 +203,8 @@ def describe(error: BaseException) -> str:
 
 
 def _user_frame(error: BaseException, folder: str) -> tuple[str, dict[str, Any]] | None:
-    """The innermost frame of ``error`` that runs a file of the migrations folder, if any."""
+    """The innermost frame of ``error`` that runs a file of the migrations folder, if any:
+    its file and its globals (the module's, of any type)."""
     found = None
     folder = os.path.abspath(folder) + os.sep
     traceback = error.__traceback__

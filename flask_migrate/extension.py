@@ -7,14 +7,28 @@ Flask-Migrate 2.x-4.x read (``.migrate``, ``.db``, ``.directory``, ``.configure_
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+import os
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol
 
 from alembic.config import Config as AlembicConfig
 from flask import current_app, has_app_context
 
 from .errors import MigrateError
 
+if TYPE_CHECKING:
+    from flask import Flask
+    from sqlalchemy import MetaData
+
 ConfigureCallback = Callable[[AlembicConfig], AlembicConfig]
+
+
+class SQLAlchemyObject(Protocol):
+    """The ``db`` given to :class:`Migrate`: a Flask-SQLAlchemy object, 2.x or 3.x (see
+    :mod:`flask_migrate.runtime.binds` for what else is read of each), whose models' tables
+    are in ``db.metadata``."""
+
+    @property
+    def metadata(self) -> MetaData: ...
 
 
 class MigrateRecord:
@@ -22,18 +36,23 @@ class MigrateRecord:
 
     :param migrate: the :class:`Migrate` instance.
     :param db: the Flask-SQLAlchemy object.
-    :param configure_args: extra keyword arguments for ``EnvironmentContext.configure()``.
+    :param configure_args: extra keyword arguments for ``EnvironmentContext.configure()``
+        (any of Alembic's, and whatever an env.py reads of them: values of any type).
     """
 
-    def __init__(self, migrate: Migrate, db: Any, **configure_args: Any) -> None:
+    def __init__(
+        self, migrate: Migrate, db: SQLAlchemyObject | None, **configure_args: Any
+    ) -> None:
         self.migrate = migrate
         self.db = db
         self.directory = migrate.directory
         self.configure_args = configure_args
 
     @property
-    def metadata(self) -> Any:
+    def metadata(self) -> MetaData:
         """The models' ``MetaData`` (of the default database, with Flask-SQLAlchemy 3)."""
+        if self.db is None:  # init_app() without a db
+            raise AttributeError("'NoneType' object has no attribute 'metadata'")
         return self.db.metadata
 
 
@@ -51,9 +70,9 @@ class Migrate:
 
     def __init__(
         self,
-        app: Any = None,
-        db: Any = None,
-        directory: str = "migrations",
+        app: Flask | None = None,
+        db: SQLAlchemyObject | None = None,
+        directory: str | os.PathLike[str] = "migrations",
         command: str = "db",
         compare_type: bool = True,
         render_as_batch: bool = True,
@@ -71,9 +90,9 @@ class Migrate:
 
     def init_app(
         self,
-        app: Any,
-        db: Any = None,
-        directory: str | None = None,
+        app: Flask,
+        db: SQLAlchemyObject | None = None,
+        directory: str | os.PathLike[str] | None = None,
         command: str | None = None,
         compare_type: bool | None = None,
         render_as_batch: bool | None = None,
@@ -108,7 +127,10 @@ class Migrate:
         return config
 
     def get_config(
-        self, directory: str | None = None, x_arg: Any = None, opts: Any = None
+        self,
+        directory: str | os.PathLike[str] | None = None,
+        x_arg: Iterable[str] | None = None,
+        opts: Iterable[str] | None = None,
     ) -> AlembicConfig:
         """The Alembic ``Config`` the commands use (kept for code written for 2.x-4.x)."""
         from .config import build_config
@@ -125,7 +147,8 @@ def current_record() -> MigrateRecord | None:
     context, or an application without ``Migrate``)."""
     if not has_app_context():
         return None
-    return current_app.extensions.get("migrate")
+    record: MigrateRecord | None = current_app.extensions.get("migrate")
+    return record
 
 
 def require_record() -> MigrateRecord:

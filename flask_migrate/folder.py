@@ -16,9 +16,12 @@ import functools
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from .config import ATTR_FOLDER
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 
 class MigrationsFolder:
@@ -53,9 +56,9 @@ class MigrationsFolder:
         return env if env is not None and not env.thin else None
 
 
-def folder_of(config: Any) -> MigrationsFolder:
+def folder_of(config: Config) -> MigrationsFolder:
     """The :class:`MigrationsFolder` of a command's ``Config``, made on first use."""
-    folder = config.attributes.get(ATTR_FOLDER)
+    folder: MigrationsFolder | None = config.attributes.get(ATTR_FOLDER)
     location = config.get_main_option("script_location") or ""
     if folder is None or folder.path != location:
         folder = MigrationsFolder(location)
@@ -185,7 +188,7 @@ def analyse_env(text: str, path: str = "env.py") -> EnvPy:
     )
 
 
-def _runtime_call(tree: Any) -> Any:
+def _runtime_call(tree: ast.Module) -> ast.Call | None:
     """The last call of ``run_migrations(...)`` (or ``runtime.run_migrations(...)``) in env.py."""
     found = None
     for node in ast.walk(tree):
@@ -206,7 +209,7 @@ def _without_comments(text: str) -> str:
     return "\n".join(line.split("#", 1)[0] if "#" in line else line for line in text.splitlines())
 
 
-def _configure_calls(tree: Any) -> Iterator[ast.Call]:
+def _configure_calls(tree: ast.Module) -> Iterator[ast.Call]:
     for node in ast.walk(tree):
         if (
             isinstance(node, ast.Call)
@@ -216,7 +219,7 @@ def _configure_calls(tree: Any) -> Iterator[ast.Call]:
             yield node
 
 
-def _explicit_configure_args(tree: Any) -> frozenset[str]:
+def _explicit_configure_args(tree: ast.Module) -> frozenset[str]:
     """Keywords given by name to a ``configure()`` call that also spreads a ``**mapping``."""
     found: set[str] = set()
     for call in _configure_calls(tree):
@@ -225,17 +228,17 @@ def _explicit_configure_args(tree: Any) -> frozenset[str]:
     return frozenset(found)
 
 
-def _own_code(tree: Any) -> list[str]:
+def _own_code(tree: ast.Module) -> list[str]:
     """Functions and ``context.configure()`` arguments that no stock env.py had."""
     found = []
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             if node.name not in _STOCK_FUNCTIONS:
                 found.append(f"{node.name}() (line {node.lineno})")
-    for node in _configure_calls(tree):
-        for keyword in node.keywords:
+    for call in _configure_calls(tree):
+        for keyword in call.keywords:
             if keyword.arg is not None and keyword.arg not in _STOCK_CONFIGURE_ARGS:
-                found.append(f"configure({keyword.arg}=...) (line {node.lineno})")
+                found.append(f"configure({keyword.arg}=...) (line {call.lineno})")
     return found
 
 

@@ -174,7 +174,7 @@ def _template_for(
 
 def _engines(record: Any, names: Iterable[str]) -> dict[str, Any]:
     """Database name -> engine (None where the app cannot make one); nothing connects."""
-    found = {}
+    found: dict[str, Any] = {}
     for name in names:
         try:
             found[name] = binds.engine(record, name)

@@ -13,14 +13,18 @@ call chain (see ``Manager.handle``).
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from . import dispatch
 from .spec import CommandSpec, Kind, Option, command_specs, group_options
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 INSTALL_HINT = (
     "MigrateCommand needs Flask-Script: install Flask-Script-NG for Flask >= 2.2.4 "
@@ -29,36 +33,34 @@ INSTALL_HINT = (
 _GROUP_PREFIX = "group_"
 _HELP = "Perform database migrations with Alembic (Flask-Migrate)."
 
+# Flask-Script's objects and classes have no type information: they are Any to mypy.
 _manager: Any = None
 
 
 def flask_script() -> ModuleType:
     """The installed Flask-Script flavour: ``flask_script`` if it imports, else ``flask_script_ng``."""
     try:
-        import flask_script
+        return importlib.import_module("flask_script")
     except ImportError:
         pass
-    else:
-        return flask_script
     try:
-        import flask_script_ng
+        return importlib.import_module("flask_script_ng")
     except ImportError:
         raise ImportError(INSTALL_HINT) from None
-    return flask_script_ng
 
 
 @dataclass
 class _Invocation:
     """What the ``db`` manager hands its subcommand: the app and the group-level values."""
 
-    app: Any
-    group_values: dict[str, Any] = field(default_factory=dict)
+    app: Flask
+    group_values: dict[str, object] = field(default_factory=dict)
 
 
-def _argparse_kwargs(option: Option) -> tuple[tuple[str, ...], dict[str, Any]]:
+def _argparse_kwargs(option: Option) -> tuple[tuple[str, ...], dict[str, object]]:
     parameter = option.parameter
     # argparse formats help with %-interpolation.
-    kwargs: dict[str, Any] = {"help": option.help.replace("%", "%%")}
+    kwargs: dict[str, object] = {"help": option.help.replace("%", "%%")}
     if option.kind is Kind.ARGUMENT:
         return (option.name,), dict(kwargs, nargs="?", default=None, metavar=parameter.metavar)
     if option.kind is Kind.ARGUMENTS:
@@ -93,7 +95,9 @@ def _build(module: ModuleType) -> Any:
                 for args, kwargs in map(_argparse_kwargs, spec.options)
             ]
 
-        def __call__(self, app: Any = None, leftover: Any = (), **values: Any) -> None:
+        def __call__(
+            self, app: Flask | _Invocation, leftover: Sequence[str] = (), **values: object
+        ) -> None:
             if leftover:
                 print(
                     f"Error: unrecognized arguments: {' '.join(leftover)} (see "
@@ -110,11 +114,14 @@ def _build(module: ModuleType) -> Any:
     class MigrateParser(argparse.ArgumentParser):
         """The parser of one subcommand: its ``--help`` ends as click's does."""
 
+        # argparse's own arguments, as Flask-Script passes them.
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             kwargs.setdefault("epilog", dispatch.TRACEBACK_HINT)
             super().__init__(*args, **kwargs)
 
-        def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        def parse_known_args(  # type: ignore[override]  # typeshed: generic in the namespace
+            self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+        ) -> tuple[argparse.Namespace, list[str]]:
             if args is not None:
                 args = _dash_values_attached(self, list(args))
             return super().parse_known_args(args, namespace)
@@ -122,7 +129,7 @@ def _build(module: ModuleType) -> Any:
     class MigrateManager(manager_class):
         """The ``db`` sub-manager, which keeps its own ``-d/-x`` for its subcommands."""
 
-        def __call__(self, app: Any = None, **values: Any) -> _Invocation:
+        def __call__(self, app: Flask | None = None, **values: object) -> _Invocation:
             group_values = {
                 name[len(_GROUP_PREFIX):]: value
                 for name, value in values.items()
@@ -177,7 +184,7 @@ def _dash_values_attached(parser: argparse.ArgumentParser, args: list[str]) -> l
 
 
 def migrate_command() -> Any:
-    """The ``MigrateCommand`` manager, built on first use."""
+    """The ``MigrateCommand`` manager (a Flask-Script ``Manager``), built on first use."""
     global _manager
     if _manager is None:
         _manager = _build(flask_script())

@@ -213,7 +213,7 @@ async def _run_async(
 ) -> None:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-    engine = target.engine
+    engine: AsyncEngine | sa.engine.Engine = target.engine
     if not isinstance(engine, AsyncEngine):
         engine = AsyncEngine(engine)
     connection = engine.connect()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Iterator, Mapping, MutableMapping, Protocol, cast
 
 import sqlalchemy as sa
 from flask import current_app
@@ -21,10 +21,44 @@ from flask import current_app
 from ..errors import MigrateError
 from ..extension import require_record
 
+if TYPE_CHECKING:
+    from typing import TypeGuard
+
+    from flask import Flask
+    from sqlalchemy.engine import URL, Engine
+
+    from ..extension import MigrateRecord
+
 DEFAULT = ""
 
 # Flask-SQLAlchemy 2 fills in this URI when none is configured; it is never a real target.
 _FSA2_PLACEHOLDER_URI = "sqlite:///:memory:"
+
+
+class FlaskSQLAlchemy3(Protocol):
+    """What is read of a Flask-SQLAlchemy 3 object: an engine and a ``MetaData`` per bind key
+    (``None``: the default database)."""
+
+    metadatas: dict[str | None, sa.MetaData]
+
+    @property
+    def engines(self) -> Mapping[str | None, Engine]: ...
+
+    @property
+    def engine(self) -> Engine: ...
+
+    @property
+    def metadata(self) -> sa.MetaData: ...
+
+
+class FlaskSQLAlchemy2(Protocol):
+    """What is read of a Flask-SQLAlchemy 2 object: one ``MetaData`` for every bind, whose
+    tables carry ``info['bind_key']``, and the engine of a bind."""
+
+    @property
+    def metadata(self) -> sa.MetaData: ...
+
+    def get_engine(self, app: Flask | None = None, bind: str | None = None) -> Engine: ...
 
 
 @dataclass
@@ -32,7 +66,7 @@ class Database:
     """One database to migrate."""
 
     name: str
-    engine: Any
+    engine: Engine
     metadata: sa.MetaData
 
     @property
@@ -41,7 +75,7 @@ class Database:
         return self.name or "default"
 
 
-def is_fsa3(db: Any) -> bool:
+def is_fsa3(db: object) -> TypeGuard[FlaskSQLAlchemy3]:
     """Whether ``db`` is a Flask-SQLAlchemy 3 object (one ``MetaData`` per bind).
 
     ``metadatas`` is an instance attribute, readable outside an application context.
@@ -49,7 +83,7 @@ def is_fsa3(db: Any) -> bool:
     return db is not None and isinstance(getattr(db, "metadatas", None), dict)
 
 
-def database_names(record: Any = None, multidb: bool = True) -> list[str]:
+def database_names(record: MigrateRecord | None = None, multidb: bool = True) -> list[str]:
     """Names of the databases to migrate: ``""`` (if configured) and then every bind."""
     if record is None:  # as the multi-database script.py.mako calls it
         record = require_record()
@@ -74,7 +108,7 @@ _NO_DEFAULT_DATABASE = (
 )
 
 
-def engine(record: Any, name: str) -> Any:
+def engine(record: MigrateRecord, name: str) -> Engine:
     """The application's engine for database ``name``."""
     db = record.db
     key = name or None
@@ -89,7 +123,7 @@ def engine(record: Any, name: str) -> Any:
         # Flask-SQLAlchemy 2 would hand out an in-memory database nobody configured.
         raise MigrateError(_NO_DEFAULT_DATABASE)
     try:
-        return db.get_engine(current_app, bind=key)
+        return cast("FlaskSQLAlchemy2", db).get_engine(current_app, bind=key)
     except (sa.exc.ArgumentError, ImportError, ValueError) as error:
         # Flask-SQLAlchemy 2 makes its engines on first use, here.  The URL may not even parse,
         # so the error text (which can hold part of the password) is not repeated.
@@ -112,7 +146,7 @@ def _unusable_url(name: str, error: Exception) -> MigrateError:
     return MigrateError(f"the URL of {database} ({setting}) {problem}")
 
 
-def metadata(record: Any, name: str) -> sa.MetaData:
+def metadata(record: MigrateRecord, name: str) -> sa.MetaData:
     """The models' ``MetaData`` of database ``name`` (an empty one for a bind with no models)."""
     db = record.db
     key = name or None
@@ -120,7 +154,7 @@ def metadata(record: Any, name: str) -> sa.MetaData:
         return db.metadatas.get(key) or sa.MetaData()
     # One MetaData for every bind: copy this bind's tables into a MetaData of their own.
     selected = sa.MetaData()
-    for table in db.metadata.tables.values():
+    for table in cast("FlaskSQLAlchemy2", db).metadata.tables.values():
         if table.info.get("bind_key") == key:
             copy = table.to_metadata(selected)
             # Flask-SQLAlchemy's marker, not part of the schema: keep it out of revisions.
@@ -128,7 +162,7 @@ def metadata(record: Any, name: str) -> sa.MetaData:
     return selected
 
 
-def databases(record: Any, multidb: bool) -> list[Database]:
+def databases(record: MigrateRecord, multidb: bool) -> list[Database]:
     """Every database to migrate, with its engine and metadata."""
     return [
         Database(name, engine(record, name), metadata(record, name))
@@ -136,12 +170,12 @@ def databases(record: Any, multidb: bool) -> list[Database]:
     ]
 
 
-def safe_url(url: Any) -> str:
+def safe_url(url: str | URL) -> str:
     """A URL as text with its password masked, fit for any output."""
     return sa.engine.make_url(url).render_as_string(hide_password=True)
 
 
-def missing_sqlite_file(url: Any) -> bool:
+def missing_sqlite_file(url: URL) -> bool:
     """Whether ``url`` is a plain SQLite file (not :memory:, not a URI) that does not exist yet.
 
     A file whose folder does not exist either is left to fail: that is a wrong path.
@@ -157,15 +191,15 @@ def missing_sqlite_file(url: Any) -> bool:
 class _FixedConnector:
     """Stands in for one of Flask-SQLAlchemy 2's engine connectors: always the same engine."""
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def get_engine(self) -> Any:
+    def get_engine(self) -> Engine:
         return self.engine
 
 
 @contextlib.contextmanager
-def databases_replaced(record: Any, urls: Mapping[str, str]) -> Iterator[None]:
+def databases_replaced(record: MigrateRecord, urls: Mapping[str, str | URL]) -> Iterator[None]:
     """For the length of the block, the application's database ``name`` is ``urls[name]``.
 
     Whatever env.py does, it then reaches those databases: the configuration
@@ -190,8 +224,10 @@ def databases_replaced(record: Any, urls: Mapping[str, str]) -> Iterator[None]:
             for key, value in saved_binds.items()
         }
     db = record.db
+    held: MutableMapping[str | None, object]
     if is_fsa3(db):
-        held: Any = db.engines  # the dict Flask-SQLAlchemy 3 keeps per application
+        # The dict Flask-SQLAlchemy 3 keeps per application, behind a read-only Mapping type.
+        held = cast("MutableMapping[str | None, object]", db.engines)
     else:
         held = current_app.extensions["sqlalchemy"].connectors
     saved = dict(held)

@@ -35,7 +35,7 @@ import contextlib
 import functools
 import logging
 import os
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from sqlalchemy import event
 
@@ -52,6 +52,20 @@ from .progress import Progress
 from . import timeouts as _timeouts
 from .transactions import Restore, dbapi_connection, postgresql_transactions, sqlite_transactions
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.runtime.environment import EnvironmentContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine.interfaces import DBAPIConnection
+    from sqlalchemy.pool import ConnectionPoolEntry, Pool
+
+    from .._alembic import Options, StepsFunction
+    from .locks import Release
+
+    #: Pool "checkin" listener: the driver's connection (None once invalidated) and its record.
+    Checkin = Callable[[DBAPIConnection | None, ConnectionPoolEntry], None]
+
 logger = logging.getLogger("flask_migrate")
 
 #: ``Config.attributes`` key of the :class:`RunGuard` of the command in progress.
@@ -67,7 +81,7 @@ READ_ONLY_COMMANDS = frozenset(
 )
 
 
-def writes(config: Any) -> bool:
+def writes(config: Config) -> bool:
     """Whether the command running with ``config`` changes the database."""
     return config.attributes.get(ATTR_COMMAND) not in READ_ONLY_COMMANDS
 
@@ -80,6 +94,10 @@ def database_of_token(token: str | None) -> str | None:
     if token.endswith("_upgrades"):
         return token[: -len("_upgrades")]
     return None
+
+
+#: A logger's level, handlers, propagation and whether it is disabled.
+_LoggerState = tuple[int, list[logging.Handler], bool, bool]
 
 
 class _LoggingState:
@@ -110,7 +128,7 @@ class _LoggingState:
         ]
 
     @staticmethod
-    def _state(logger: logging.Logger) -> tuple[Any, ...]:
+    def _state(logger: logging.Logger) -> _LoggerState:
         return logger.level, list(logger.handlers), logger.propagate, logger.disabled
 
     def _touched(self, name: str, logger: logging.Logger) -> bool:
@@ -140,7 +158,7 @@ class _LoggingState:
         self.root.handlers[:] = handlers
 
 
-def _file_config_loggers(config: Any) -> list[str] | None:
+def _file_config_loggers(config: Config) -> list[str] | None:
     """The loggers alembic.ini configures, when env.py calls fileConfig(); None otherwise."""
     from ..folder import folder_of
 
@@ -158,7 +176,7 @@ def _file_config_loggers(config: Any) -> list[str] | None:
 class Visit:
     """One database env.py configured Alembic for, and what to undo when env.py is done."""
 
-    def __init__(self, label: str, multidb: bool, connection: Any) -> None:
+    def __init__(self, label: str, multidb: bool, connection: Connection) -> None:
         self.label = label
         self.connection = connection
         self.raw = dbapi_connection(connection)
@@ -168,7 +186,7 @@ class Visit:
         self.timeouts: _timeouts.Timeouts | None = None
         self.done = False
 
-    def finish(self, raw: Any) -> None:
+    def finish(self, raw: DBAPIConnection) -> None:
         """Undo, last first, what was set up; ``raw`` is the driver's connection."""
         if self.done:
             return
@@ -180,9 +198,9 @@ class Visit:
 class RunGuard:
     """The guarantees for one command's runs of env.py (see the module's documentation)."""
 
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: Config) -> None:
         self.config = config
-        self.command = config.attributes.get(ATTR_COMMAND)
+        self.command: str | None = config.attributes.get(ATTR_COMMAND)
         self.writes = writes(config)
         record = current_record()
         #: ``Migrate(lock_timeout=...)``, for an env.py that passes none to ``configure()``.
@@ -194,10 +212,12 @@ class RunGuard:
             setting.name: record.configure_args.get(setting.name)
             for setting in _timeouts.SETTINGS
         } if record is not None else {}
-        self.command_line_timeouts = config.attributes.get(_timeouts.ATTR_TIMEOUTS) or {}
+        self.command_line_timeouts: dict[str, object] = (
+            config.attributes.get(_timeouts.ATTR_TIMEOUTS) or {}
+        )
         self.visits: list[Visit] = []
-        self._pools: list[tuple[Any, Callable[..., None]]] = []
-        self._steps: Any = None
+        self._pools: list[tuple[Pool, Checkin]] = []
+        self._steps: StepsFunction | None = None
         self._steps_known = False
         named = _file_config_loggers(config)
         self._logging = _LoggingState(named) if named is not None else None
@@ -205,12 +225,14 @@ class RunGuard:
         #: take the lock once, instead of waiting for themselves.
         self._held: set[tuple[str, str]] = set()
         #: The runs of env.py (``EnvironmentContext`` objects) that called run_migrations().
-        self.ran: list[Any] = []
+        self.ran: list[EnvironmentContext] = []
         self.closed = False
 
     # -- the hooks ------------------------------------------------------------------------------
 
-    def configure(self, environment: Any, original: Callable[..., None], kwargs: dict) -> None:
+    def configure(
+        self, environment: EnvironmentContext, original: Callable[..., None], kwargs: Options
+    ) -> None:
         """``context.configure(**kwargs)``, with the guards of the connection it names."""
         if self._logging is not None:
             self._logging.restore()
@@ -248,7 +270,7 @@ class RunGuard:
         original(**kwargs)
 
     def run_migrations(
-        self, environment: Any, original: Callable[..., None], kwargs: dict
+        self, environment: EnvironmentContext, original: Callable[..., None], kwargs: Options
     ) -> None:
         """``context.run_migrations(**kwargs)``; per database in a multi-database folder."""
         self._require_sound_version_rows(environment)
@@ -307,7 +329,7 @@ class RunGuard:
         _timeouts.sleep(pause)
         return True
 
-    def ended(self, environment: Any) -> None:
+    def ended(self, environment: EnvironmentContext) -> None:
         """A run of env.py is over: refuse one that never ran the migrations (an empty env.py,
         or one that lost its last lines), which would report success having done nothing."""
         if any(ran is environment for ran in self.ran):
@@ -330,7 +352,7 @@ class RunGuard:
 
     # -- guards ---------------------------------------------------------------------------------
 
-    def _require_sound_version_rows(self, environment: Any) -> None:
+    def _require_sound_version_rows(self, environment: EnvironmentContext) -> None:
         """Refuse a version table whose rows no history can have (Alembic would stop with an
         AssertionError or a TypeError, or act on them): a NULL, empty or non-text
         version_num, or two revisions of one line of history."""
@@ -371,8 +393,8 @@ class RunGuard:
                 )
 
     def _establish(
-        self, environment: Any, visit: Visit, kwargs: dict, options: dict, timeout_setting: Any,
-        configured: dict[str, Any],
+        self, environment: EnvironmentContext, visit: Visit, kwargs: Options, options: Options,
+        timeout_setting: float | None, configured: dict[str, object],
     ) -> None:
         connection = visit.connection
         dialect = connection.dialect.name
@@ -430,13 +452,14 @@ class RunGuard:
         if steps is not None:
             options["fn"] = mark.wrap(visit.progress.wrap(steps))
 
-    def _refuse_shared_sqlite_file(self, label: str, connection: Any) -> None:
+    def _refuse_shared_sqlite_file(self, label: str, connection: Connection) -> None:
         """Two databases of one run on one SQLite file would wait for each other's write lock
         (an env.py that keeps every database's transaction open until the end)."""
         url = connection.engine.url
-        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        database = url.database
+        if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
             return
-        path = os.path.realpath(url.database)
+        path = os.path.realpath(database)
         for visit in self.visits:
             other = visit.connection.engine.url
             if (
@@ -449,11 +472,13 @@ class RunGuard:
                     "each other; give each database a file of its own"
                 )
 
-    def _release(self, key: tuple[str, str], release: Callable[[Any], None], raw: Any) -> None:
+    def _release(self, key: tuple[str, str], release: Release, raw: DBAPIConnection) -> None:
         self._held.discard(key)
         release(raw)
 
-    def _steps_function(self, environment: Any, options: dict) -> Any:
+    def _steps_function(
+        self, environment: EnvironmentContext, options: Options
+    ) -> StepsFunction | None:
         """The command's own step generator, before any visit replaced it; for ``upgrade`` to
         the heads, one that knows from a memo when there is nothing to do."""
         if not self._steps_known:
@@ -468,13 +493,13 @@ class RunGuard:
             self._steps = steps
         return self._steps
 
-    def _watch(self, connection: Any) -> None:
+    def _watch(self, connection: Connection) -> None:
         """Finish a visit when its connection goes back to the pool (after env.py's commit)."""
         pool = connection.engine.pool
         if any(watched is pool for watched, _ in self._pools):
             return
 
-        def checkin(raw: Any, record: Any) -> None:
+        def checkin(raw: DBAPIConnection | None, record: ConnectionPoolEntry) -> None:
             for visit in self.visits:
                 if visit.raw is raw and not visit.done:
                     visit.finish(raw)
@@ -500,7 +525,7 @@ class RunGuard:
             self._logging.restore()
 
 
-def _same_line(script: Any, rows: tuple[str, ...]) -> tuple[str, str] | None:
+def _same_line(script: ScriptDirectory, rows: Sequence[str]) -> tuple[str, str] | None:
     """Two rows of which the first comes before the second in the history, if any.
 
     Rows the folder does not have are left to Alembic, which says so.
@@ -526,7 +551,9 @@ def _same_line(script: Any, rows: tuple[str, ...]) -> tuple[str, str] | None:
     return None
 
 
-def _configure_hook(environment: Any, original: Callable[..., None], kwargs: dict) -> None:
+def _configure_hook(
+    environment: EnvironmentContext, original: Callable[..., None], kwargs: Options
+) -> None:
     guard = _guard_of(environment.config)
     if guard is None:
         original(**kwargs)
@@ -534,8 +561,10 @@ def _configure_hook(environment: Any, original: Callable[..., None], kwargs: dic
         guard.configure(environment, original, kwargs)
 
 
-def _run_hook(environment: Any, original: Callable[..., None], kwargs: dict) -> None:
-    active = getattr(environment.config, "attributes", {}).get(ATTR_GUARD)
+def _run_hook(
+    environment: EnvironmentContext, original: Callable[..., None], kwargs: Options
+) -> None:
+    active: RunGuard | None = getattr(environment.config, "attributes", {}).get(ATTR_GUARD)
     if active is not None and not active.closed:
         active.ran.append(environment)  # an env.py that opted out ran the migrations too
     guard = _guard_of(environment.config)
@@ -545,27 +574,27 @@ def _run_hook(environment: Any, original: Callable[..., None], kwargs: dict) -> 
         guard.run_migrations(environment, original, kwargs)
 
 
-def _end_hook(environment: Any) -> None:
-    active = getattr(environment.config, "attributes", {}).get(ATTR_GUARD)
+def _end_hook(environment: EnvironmentContext) -> None:
+    active: RunGuard | None = getattr(environment.config, "attributes", {}).get(ATTR_GUARD)
     if active is not None and not active.closed:
         active.ended(environment)
 
 
-def _guard_of(config: Any) -> RunGuard | None:
+def _guard_of(config: Config | None) -> RunGuard | None:
     attributes = getattr(config, "attributes", {})
     if attributes.get(OPT_OUT) is False:
         return None
-    guard = attributes.get(ATTR_GUARD)
+    guard: RunGuard | None = attributes.get(ATTR_GUARD)
     return guard if guard is not None and not guard.closed else None
 
 
 @contextlib.contextmanager
-def guarded(config: Any) -> Iterator[RunGuard]:
+def guarded(config: Config) -> Iterator[RunGuard]:
     """Establish the guarantees for every run of env.py with ``config`` inside the block.
 
     Re-entrant: inside a block that already guards ``config`` it adds nothing.
     """
-    current = config.attributes.get(ATTR_GUARD)
+    current: RunGuard | None = config.attributes.get(ATTR_GUARD)
     if current is not None:
         yield current
         return

@@ -16,15 +16,24 @@ import contextlib
 import hashlib
 import json
 import os
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator, Union
 
 from .._alembic import version_locations
+
+if TYPE_CHECKING:
+    from alembic.runtime.migration import MigrationContext, MigrationStep
+    from alembic.script import ScriptDirectory
+
+    from .._alembic import StepsFunction
+
+#: The memo's JSON: ``format``, ``fingerprint`` and ``heads`` (a sorted list of revision ids).
+_Memo = dict[str, Union[int, str, list[str]]]
 
 MEMO_NAME = "flask_migrate_heads.json"
 _FORMAT = 1
 
 
-def _revision_files(script: Any) -> Iterator[str]:
+def _revision_files(script: ScriptDirectory) -> Iterator[str]:
     for location in version_locations(script):
         if not os.path.isdir(location):
             continue
@@ -39,7 +48,7 @@ def _revision_files(script: Any) -> Iterator[str]:
                     yield os.path.join(folder, name)
 
 
-def fingerprint(script: Any) -> str | None:
+def fingerprint(script: ScriptDirectory) -> str | None:
     """A hash of the name and content of every revision file (None when it cannot be read)."""
     digest = hashlib.sha256()
     try:
@@ -52,21 +61,21 @@ def fingerprint(script: Any) -> str | None:
     return digest.hexdigest()
 
 
-def _memo_path(script: Any) -> str | None:
+def _memo_path(script: ScriptDirectory) -> str | None:
     locations = version_locations(script)
     return os.path.join(locations[0], "__pycache__", MEMO_NAME) if locations else None
 
 
-def _read(path: str) -> dict[str, Any]:
+def _read(path: str) -> _Memo:
     try:
         with open(path, encoding="utf-8") as file:
-            memo = json.load(file)
+            memo: object = json.load(file)
     except (OSError, ValueError):
         return {}
     return memo if isinstance(memo, dict) and memo.get("format") == _FORMAT else {}
 
 
-def _write(path: str, memo: dict[str, Any]) -> None:
+def _write(path: str, memo: _Memo) -> None:
     with contextlib.suppress(OSError):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         temporary = f"{path}.{os.getpid()}.tmp"
@@ -75,7 +84,7 @@ def _write(path: str, memo: dict[str, Any]) -> None:
         os.replace(temporary, path)
 
 
-def upgrade_to_heads(script: Any, steps: Callable[..., Iterable[Any]]) -> Callable[..., Any]:
+def upgrade_to_heads(script: ScriptDirectory, steps: StepsFunction) -> StepsFunction:
     """Alembic's step function of ``upgrade heads``, answering "nothing to do" from the memo.
 
     When the memo does not decide it, ``steps`` runs as usual and the memo is written afterwards.
@@ -84,7 +93,7 @@ def upgrade_to_heads(script: Any, steps: Callable[..., Iterable[Any]]) -> Callab
     known = fingerprint(script)
     path = _memo_path(script)
 
-    def run(heads: Any, context: Any) -> Iterable[Any]:
+    def run(heads: tuple[str, ...], context: MigrationContext) -> Iterable[MigrationStep]:
         if known is not None and path is not None:
             memo = _read(path)
             if memo.get("fingerprint") == known and sorted(heads or ()) == memo.get("heads"):

@@ -27,11 +27,15 @@ import logging
 import os
 import re
 import time
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import sqlalchemy as sa
 
 from ..errors import MigrateError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL, Connection
+    from sqlalchemy.engine.interfaces import DBAPIConnection
 
 logger = logging.getLogger("flask_migrate")
 
@@ -141,7 +145,7 @@ class Waiter:
             logger.info("Lock obtained after %.1f s", time.monotonic() - start)
 
 
-def _scalar(connection: Any, sql: str, **params: Any) -> Any:
+def _scalar(connection: Connection, sql: str, **params: object) -> object:
     if connection.in_transaction():
         # env.py began the transaction itself (the multi-database env.py of Flask-Migrate
         # 2.x-4.x does, before configuring): a session-level lock is taken inside it all the
@@ -153,10 +157,10 @@ def _scalar(connection: Any, sql: str, **params: Any) -> Any:
 
 
 #: Releases a lock, given the driver's connection it was taken on.
-Release = Callable[[Any], None]
+Release = Callable[["DBAPIConnection"], None]
 
 
-def acquire(connection: Any, label: str, name: str, timeout: float) -> Release | None:
+def acquire(connection: Connection, label: str, name: str, timeout: float) -> Release | None:
     """Take the migration lock of PostgreSQL, MySQL/MariaDB or a SQLite file on ``connection``.
 
     Returns how to release it, from the driver's connection (the lock is released when that
@@ -180,7 +184,7 @@ def acquire(connection: Any, label: str, name: str, timeout: float) -> Release |
     return None
 
 
-def sqlite_lock_path(url: Any) -> str | None:
+def sqlite_lock_path(url: URL) -> str | None:
     """The lock file of the SQLite database at ``url`` (a SQLAlchemy URL); None for an
     in-memory or URI-named database, which get none."""
     database = url.database
@@ -189,7 +193,7 @@ def sqlite_lock_path(url: Any) -> str | None:
     return f"{database}-migrate-lock"
 
 
-def _sqlite_run_lock(url: Any, waiter: Waiter) -> Release | None:
+def _sqlite_run_lock(url: URL, waiter: Waiter) -> Release | None:
     """Take an exclusive ``flock()`` on the database's lock file; None where there is none."""
     path = sqlite_lock_path(url)
     try:
@@ -222,7 +226,7 @@ def _sqlite_run_lock(url: Any, waiter: Waiter) -> Release | None:
 
     waiter.wait(attempt)
 
-    def release(raw: Any) -> None:
+    def release(raw: DBAPIConnection) -> None:
         with contextlib.suppress(OSError):
             os.unlink(lock_file)
         os.close(held[0])
@@ -230,7 +234,7 @@ def _sqlite_run_lock(url: Any, waiter: Waiter) -> Release | None:
     return release
 
 
-def _watch_client(connection: Any) -> list[str]:
+def _watch_client(connection: Connection) -> list[str]:
     """Have PostgreSQL check, while it runs a statement of this session, that the client is
     still there; returns the statements that undo it.
 
@@ -254,7 +258,7 @@ def _watch_client(connection: Any) -> list[str]:
     return ["RESET client_connection_check_interval"]
 
 
-def _release(sql: str, raw: Any, resets: Sequence[str] = ()) -> None:
+def _release(sql: str, raw: DBAPIConnection, resets: Sequence[str] = ()) -> None:
     """Run ``sql`` on the driver's connection ``raw`` and end the transaction it may begin;
     then run the statements ``resets`` of session settings, and commit them (a rollback
     would undo a ``RESET`` too).

@@ -32,12 +32,25 @@ import logging
 import os
 import socket
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Collection, Iterator, Mapping, cast
 
 import sqlalchemy as sa
 from sqlalchemy import event
 
 from ..errors import MigrateError
+
+if TYPE_CHECKING:
+    from alembic.runtime.environment import IncludeNameFn, NameFilterParentNames, NameFilterType
+    from alembic.runtime.migration import (
+        MigrationContext, MigrationInfo, MigrationStep, RevisionStep,
+    )
+    from alembic.script import ScriptDirectory
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine.interfaces import DBAPIConnection
+    from sqlalchemy.sql.compiler import Compiled
+    from sqlalchemy.sql.elements import ClauseElement
+
+    from .._alembic import StepsFunction
 
 logger = logging.getLogger("flask_migrate")
 
@@ -73,7 +86,7 @@ class Interrupted:
         return f"{self.direction} started {self.started} by {self.started_by}"
 
 
-def read(connection: Any, version_table: str, schema: str | None) -> Interrupted | None:
+def read(connection: Connection, version_table: str, schema: str | None) -> Interrupted | None:
     """The record a run left on ``connection``'s database, if any (a query or two)."""
     if connection.dialect.name not in DIALECTS:
         return None
@@ -88,12 +101,14 @@ def read(connection: Any, version_table: str, schema: str | None) -> Interrupted
 
 
 def excluded_from_autogenerate(
-    version_table: str, include_name: Callable[..., bool] | None
-) -> Callable[..., bool]:
+    version_table: str, include_name: IncludeNameFn | None
+) -> IncludeNameFn:
     """An ``include_name`` hook that hides the record's table, then asks env.py's own."""
     name = table_name(version_table)
 
-    def include(object_name: Any, type_: str, parent_names: Any) -> bool:
+    def include(
+        object_name: str | None, type_: NameFilterType, parent_names: NameFilterParentNames
+    ) -> bool:
         if type_ == "table" and object_name == name:
             return False
         return include_name(object_name, type_, parent_names) if include_name else True
@@ -101,12 +116,14 @@ def excluded_from_autogenerate(
     return include
 
 
-def refusal(found: Interrupted, current: str, where: str, script: Any) -> MigrateError:
+def refusal(
+    found: Interrupted, current: str, where: str, script: ScriptDirectory | None
+) -> MigrateError:
     """The error of a run that finds ``found`` on the database (``where``, e.g. "the
     database"), which its version table says is at ``current``."""
     revision = found.revision
     try:
-        doc = (script.get_revision(revision).doc or "").strip().splitlines()
+        doc = (script.get_revision(revision).doc or "").strip().splitlines() if script else []
     except Exception:  # a revision no longer in the folder: say its id only
         doc = []
     named = f"revision {revision}" + (f" ({doc[0]})" if doc else "")
@@ -136,8 +153,8 @@ class RevisionMark:
     """
 
     def __init__(
-        self, connection: Any, raw: Any, version_table: str, schema: str | None,
-        command: str | None, where: str,
+        self, connection: Connection, raw: DBAPIConnection, version_table: str,
+        schema: str | None, command: str | None, where: str,
     ) -> None:
         self.connection = connection
         self.raw = raw
@@ -148,7 +165,7 @@ class RevisionMark:
         self.where = where
         self.active = connection.dialect.name in DIALECTS
         self.transactional = True
-        self.step: Any = None  # the revision step in progress
+        self.step: RevisionStep | None = None  # the revision step in progress
         self.completed = 0  # statements it has run so far
         self.marked = False  # its row is written
         self.created = False  # MySQL/MariaDB: this run created the table
@@ -156,13 +173,15 @@ class RevisionMark:
 
     # -- the hooks ------------------------------------------------------------------------------
 
-    def wrap(self, fn: Callable[..., Iterable[Any]]) -> Callable[..., Iterator[Any]]:
-        def steps(heads: Any, context: Any) -> Iterator[Any]:
+    def wrap(self, fn: StepsFunction) -> StepsFunction:
+        def steps(heads: tuple[str, ...], context: MigrationContext) -> Iterator[MigrationStep]:
             if not self.active or context.as_sql:
                 yield from fn(heads, context)
                 return
             self.transactional = bool(context.impl.transactional_ddl)
-            found = read(context.connection, self.version_table, self.schema)
+            connection = context.connection
+            assert connection is not None  # online: env.py configured it with this one
+            found = read(connection, self.version_table, self.schema)
             if self.command == "stamp":
                 planned = list(fn(heads, context))  # an unknown target fails here, first
                 if found is not None:
@@ -183,7 +202,10 @@ class RevisionMark:
 
         return steps
 
-    def applied(self, *, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
+    def applied(
+        self, *, ctx: MigrationContext, step: MigrationInfo, heads: Collection[str],
+        run_args: Mapping[str, object],
+    ) -> None:
         """``on_version_apply``: the revision is done, in the transaction that records it."""
         if self.step is None:
             return
@@ -233,13 +255,13 @@ class RevisionMark:
 
     # -- inside ---------------------------------------------------------------------------------
 
-    def _starting(self, step: Any) -> None:
+    def _starting(self, step: MigrationStep) -> None:
         script = getattr(step, "revision", None)  # Alembic's RevisionStep; stamps have none
         revision = getattr(script, "revision", None)
         if not isinstance(revision, str):
             self.step = None
             return
-        self.step = step
+        self.step = cast("RevisionStep", step)  # a step with a revision: Alembic's RevisionStep
         self.completed = 0
         if not self.transactional:
             # Each DDL statement commits on its own: the row must be there before the first.
@@ -248,7 +270,7 @@ class RevisionMark:
                 self.created = True
             self._write(revision, step)
 
-    def _write(self, revision: str, step: Any) -> None:
+    def _write(self, revision: str, step: MigrationStep) -> None:
         started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
         row = {
             "revision": revision,
@@ -268,11 +290,11 @@ class RevisionMark:
                 event.listen(self.connection, name, listener)
             self._listening = True
 
-    def _counted(self, *args: Any) -> None:
+    def _counted(self, *args: object) -> None:
         if self.step is not None:
             self.completed += 1
 
-    def _committing(self, connection: Any) -> None:
+    def _committing(self, connection: Connection) -> None:
         """A commit in the middle of a revision (``autocommit_block()``): record the revision,
         in the transaction being committed, before the block's statements take effect one by
         one."""
@@ -296,7 +318,7 @@ class RevisionMark:
         ddl = str(self._compiled(sa.schema.CreateTable(self.table))).strip()
         return ddl.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1)
 
-    def _compiled(self, clause: Any) -> Any:
+    def _compiled(self, clause: ClauseElement) -> Compiled:
         return clause.compile(
             dialect=self.connection.dialect, compile_kwargs={"literal_binds": True}
         )

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Collection, Iterator, Mapping
+
+if TYPE_CHECKING:
+    from alembic.runtime.migration import MigrationContext, MigrationInfo, MigrationStep
+
+    from .._alembic import StepsFunction
 
 logger = logging.getLogger("flask_migrate")
 
@@ -35,10 +40,10 @@ class Progress:
         #: "revision X (message)" while a revision runs, for the errors of a run that stops.
         self.current: str | None = None
 
-    def wrap(self, fn: Callable[..., Iterable[Any]]) -> Callable[..., Iterator[Any]]:
+    def wrap(self, fn: StepsFunction) -> StepsFunction:
         """Alembic's step generator, noting when each step starts."""
 
-        def steps(heads: Any, context: Any) -> Iterator[Any]:
+        def steps(heads: tuple[str, ...], context: MigrationContext) -> Iterator[MigrationStep]:
             if self.first is None:  # not a retry (see :mod:`.timeouts`)
                 self.started = time.perf_counter()
                 self.first = ",".join(heads) if heads else "base"
@@ -50,7 +55,7 @@ class Progress:
 
         return steps
 
-    def _starting(self, step: Any) -> None:
+    def _starting(self, step: MigrationStep) -> None:
         """Say which revision starts, so that a long one is not silence."""
         script = getattr(step, "revision", None)  # Alembic's RevisionStep; stamps have none
         revision = getattr(script, "revision", None)
@@ -61,7 +66,10 @@ class Progress:
         self.current = f"revision {revision}" + (f" ({doc[0]})" if doc else "")
         logger.info("%s %s%s ...", verb, revision, f" ({doc[0]})" if doc else "")
 
-    def applied(self, *, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
+    def applied(
+        self, *, ctx: MigrationContext, step: MigrationInfo, heads: Collection[str],
+        run_args: Mapping[str, object],
+    ) -> None:
         """Alembic's ``on_version_apply`` callback."""
         duration = time.perf_counter() - self.step_started
         self.current = None

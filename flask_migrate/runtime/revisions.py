@@ -16,14 +16,18 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Callable
+from types import ModuleType
+from typing import TYPE_CHECKING, Callable
 
 from .binds import DEFAULT
+
+if TYPE_CHECKING:
+    from alembic.script import ScriptDirectory
 
 _ADAPTED = "_flask_migrate_per_database"
 
 
-def run_per_database(script_directory: Any) -> None:
+def run_per_database(script_directory: ScriptDirectory) -> None:
     """Adapt every revision module of ``script_directory`` (an Alembic ``ScriptDirectory``)."""
     for script in script_directory.walk_revisions():
         if not getattr(script, "module_imported", True):
@@ -37,7 +41,7 @@ def run_per_database(script_directory: Any) -> None:
                 setattr(module, direction, _per_database(module, direction, function))
 
 
-def _takes_arguments(function: Callable[..., Any]) -> bool:
+def _takes_arguments(function: Callable[..., object]) -> bool:
     try:
         return bool(inspect.signature(function).parameters)
     except (TypeError, ValueError):
@@ -45,13 +49,13 @@ def _takes_arguments(function: Callable[..., Any]) -> bool:
 
 
 def _per_database(
-    module: Any, direction: str, function: Callable[..., Any]
-) -> Callable[..., Any]:
+    module: ModuleType, direction: str, function: Callable[..., object]
+) -> Callable[..., object]:
     plain = not _takes_arguments(function)
     prefix = f"{direction}_"
 
     @functools.wraps(function)
-    def run(*args: Any, **kwargs: Any) -> Any:
+    def run(*args: object, **kwargs: object) -> object:
         name = kwargs.get("engine_name", args[0] if args else DEFAULT)
         if plain:
             # Written for a single-database folder: the default database's revision.

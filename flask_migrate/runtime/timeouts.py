@@ -28,11 +28,17 @@ import math
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Mapping
 
 import sqlalchemy as sa
 
 from ..errors import MigrateError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine.interfaces import DBAPIConnection
+
+    from .transactions import Restore
 
 logger = logging.getLogger("flask_migrate")
 
@@ -48,6 +54,7 @@ class Setting:
     default: float
     integer: bool = False
 
+    # ``value`` is whatever the user gave (text, a number, or anything else): checked here.
     def parse(self, value: Any, source: str) -> float:
         try:
             number = int(value) if self.integer else float(value)
@@ -81,10 +88,10 @@ class Timeouts:
     def pause(self, attempt: int) -> float:
         """How long to wait before attempt ``attempt`` (2 for the first retry)."""
         first = min(FIRST_PAUSE, self.table_lock) if self.table_lock else FIRST_PAUSE
-        return min(LONGEST_PAUSE, first * 2 ** (attempt - 2))
+        return min(LONGEST_PAUSE, first * 2.0 ** (attempt - 2))
 
 
-def resolve(command_line: dict[str, Any], configured: dict[str, Any]) -> Timeouts:
+def resolve(command_line: Mapping[str, object], configured: Mapping[str, object]) -> Timeouts:
     """The settings of a run; ``configured`` holds ``Migrate(...)``'s and env.py's keywords."""
     values = []
     for setting in SETTINGS:
@@ -104,10 +111,7 @@ def resolve(command_line: dict[str, Any], configured: dict[str, Any]) -> Timeout
     return Timeouts(float(values[0]), float(values[1]), int(values[2]))
 
 
-Restore = Callable[[Any], None]
-
-
-def apply(connection: Any, raw: Any, timeouts: Timeouts) -> Restore | None:
+def apply(connection: Connection, raw: DBAPIConnection, timeouts: Timeouts) -> Restore | None:
     """Set the limits on the migration connection; returns what puts the session back."""
     dialect = connection.dialect.name
     if dialect == "postgresql":
@@ -116,7 +120,7 @@ def apply(connection: Any, raw: Any, timeouts: Timeouts) -> Restore | None:
             statements.append(f"SET statement_timeout = {round(timeouts.statement * 1000)}")
         _run(connection, raw, statements)
 
-        def restore(driver_connection: Any) -> None:
+        def restore(driver_connection: DBAPIConnection) -> None:
             with contextlib.suppress(Exception):
                 cursor = driver_connection.cursor()
                 try:
@@ -137,12 +141,13 @@ def apply(connection: Any, raw: Any, timeouts: Timeouts) -> Restore | None:
                 "SELECT @@SESSION.lock_wait_timeout, @@SESSION.innodb_lock_wait_timeout"
             )
             saved = cursor.fetchone()
+            assert saved is not None  # a SELECT without FROM answers one row
             cursor.execute(f"SET SESSION lock_wait_timeout = {seconds}")
             cursor.execute(f"SET SESSION innodb_lock_wait_timeout = {seconds}")
         finally:
             cursor.close()
 
-        def restore_mysql(driver_connection: Any) -> None:
+        def restore_mysql(driver_connection: DBAPIConnection) -> None:
             with contextlib.suppress(Exception):
                 cursor = driver_connection.cursor()
                 try:
@@ -155,7 +160,7 @@ def apply(connection: Any, raw: Any, timeouts: Timeouts) -> Restore | None:
     return None
 
 
-def _run(connection: Any, raw: Any, statements: list[str]) -> None:
+def _run(connection: Connection, raw: DBAPIConnection, statements: list[str]) -> None:
     """Session settings that must outlive a rolled-back revision: committed at once, unless
     env.py already holds a transaction (then they go with it)."""
     if connection.in_transaction():
@@ -171,8 +176,10 @@ def _run(connection: Any, raw: Any, statements: list[str]) -> None:
             connection.execute(sa.text(statement))
 
 
-def _driver_error(error: BaseException) -> Any:
-    return getattr(error, "orig", None)
+def _driver_error(error: BaseException) -> BaseException | None:
+    """The driver's exception that SQLAlchemy's ``DBAPIError`` wraps, if any."""
+    orig: BaseException | None = getattr(error, "orig", None)
+    return orig
 
 
 def waited_for_a_lock(error: BaseException) -> bool:
@@ -183,7 +190,7 @@ def waited_for_a_lock(error: BaseException) -> bool:
     code = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
     if code == "55P03":
         return True
-    args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
+    args: tuple[object, ...] = tuple(getattr(orig, "args", ()))
     return bool(args) and args[0] == 1205
 
 

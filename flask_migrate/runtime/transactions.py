@@ -21,35 +21,44 @@ PostgreSQL
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 import sqlalchemy as sa
 from sqlalchemy import event
 
 from .locks import Waiter
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine.interfaces import DBAPIConnection, DBAPIModule
+
 # While waiting for SQLite's write lock, how long one attempt lets SQLite wait, in ms.
 _SQLITE_BUSY_MS = 200
 
 
-def dbapi_connection(connection: Any) -> Any:
+def dbapi_connection(connection: Connection) -> DBAPIConnection:
     """The driver's connection under a SQLAlchemy ``Connection``."""
     fairy = connection.connection
-    return getattr(fairy, "dbapi_connection", None) or fairy.connection
+    # SQLAlchemy 1.4 names it ``connection`` only; 2.0 also ``dbapi_connection``.
+    raw: DBAPIConnection = getattr(fairy, "dbapi_connection", None) or fairy.connection
+    return raw
 
 
-def _dbapi_module(connection: Any) -> Any:
+def _dbapi_module(connection: Connection) -> DBAPIModule:
     dialect = connection.dialect
-    return getattr(dialect, "loaded_dbapi", None) or dialect.dbapi
+    # SQLAlchemy 1.4 has ``dbapi`` only; 2.0 ``loaded_dbapi``.
+    module: DBAPIModule | None = getattr(dialect, "loaded_dbapi", None) or dialect.dbapi
+    assert module is not None  # a dialect that made a connection has its driver
+    return module
 
 
 #: Puts a driver's connection back as it was, when it goes back to its pool.
-Restore = Callable[[Any], None]
+Restore = Callable[["DBAPIConnection"], None]
 
 
 def sqlite_transactions(
-    connection: Any, *, label: str, writes: bool, timeout: float
-) -> tuple[dict[str, Any], Restore]:
+    connection: Connection, *, label: str, writes: bool, timeout: float
+) -> tuple[dict[str, bool], Restore]:
     """Give ``connection`` real SQLite transactions from now on.
 
     :param writes: start transactions with ``BEGIN IMMEDIATE`` (the write lock), waiting at
@@ -60,14 +69,16 @@ def sqlite_transactions(
     made a real one at once.
     """
     raw = dbapi_connection(connection)
-    locked_error = _dbapi_module(connection).OperationalError
+    locked_error: type[Exception] = _dbapi_module(connection).OperationalError
     saved_isolation = raw.isolation_level
     cursor = raw.cursor()
     cursor.execute("PRAGMA busy_timeout")
-    saved_busy = int(cursor.fetchone()[0])
+    row = cursor.fetchone()
+    assert row is not None  # the PRAGMA always answers
+    saved_busy = int(row[0])
     waiter = Waiter(label, timeout, write_lock=True)
 
-    def begin(conn: Any) -> None:
+    def begin(conn: Connection) -> None:
         if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
             return  # autocommit_block(): no transaction wanted
         # Alembic's autocommit_block() restores the dialect's default, which turns the driver's
@@ -94,7 +105,7 @@ def sqlite_transactions(
     if connection.in_transaction():
         begin(connection)
 
-    def restore(driver_connection: Any) -> None:
+    def restore(driver_connection: DBAPIConnection) -> None:
         with contextlib.suppress(Exception):
             event.remove(connection, "begin", begin)
         # Each step on its own: one that fails (a closed connection) must not skip the next.
@@ -109,7 +120,7 @@ def sqlite_transactions(
     return {"transactional_ddl": True}, restore
 
 
-def postgresql_transactions(connection: Any) -> tuple[dict[str, Any], Restore]:
+def postgresql_transactions(connection: Connection) -> tuple[dict[str, bool], Restore]:
     """One transaction per revision, committed asynchronously, then flushed once at the end.
 
     Returns the extra ``configure()`` arguments, and what makes the run durable (a last
@@ -117,7 +128,7 @@ def postgresql_transactions(connection: Any) -> tuple[dict[str, Any], Restore]:
     """
     _execute(connection, "SET synchronous_commit TO off")
 
-    def restore(driver_connection: Any) -> None:
+    def restore(driver_connection: DBAPIConnection) -> None:
         # A transaction that writes (it takes an id) and commits synchronously waits until the
         # log is on disk up to its own commit, so every revision before it too.
         with contextlib.suppress(Exception):
@@ -135,6 +146,6 @@ def postgresql_transactions(connection: Any) -> tuple[dict[str, Any], Restore]:
     return {"transaction_per_migration": True}, restore
 
 
-def _execute(connection: Any, sql: str) -> None:
+def _execute(connection: Connection, sql: str) -> None:
     with connection.begin():
         connection.execute(sa.text(sql))
