@@ -1,35 +1,31 @@
-"""``flask db test`` against pytest-alembic's built-in tests, on the same generated history.
+"""The ``dbtest`` case of ``benchmarks/run``: ``flask db test`` against pytest-alembic.
 
-Both run as whole processes, in interleaved rounds (the order rotates every round), on the
-project ``benchmarks/migrations.py`` generates (N linear revisions, each a table with an
-index), each on a fresh database: SQLite and, when Debian's ``postgresql`` is installed,
-PostgreSQL.  pytest-alembic runs its four default tests (single head, upgrade, models match
-the DDL, up/down consistency), imported into a test module; ``flask db test`` runs its own
-(the same, plus a schema comparison after every downgrade and re-upgrade).  The ratio is the
-median of the per-round ratios ``db test / pytest-alembic``; the target is 0.5 or less.
+Both run as whole processes, in the interleaved rounds of ``benchmarks/migrations.py``, on the
+project it generates (N linear revisions, each a table with an indexed column), to which this
+module adds the models of those tables (so that both tools find the models match the schema),
+pytest-alembic's fixtures and a test module importing its four built-in tests (single head,
+upgrade, models match the DDL, up/down consistency).  ``flask db test`` runs its own: the same,
+plus a comparison of the whole reflected schema after every downgrade and every upgrade that
+follows it.  Each program gets a fresh database (``db test`` makes its throwaway one on the
+same server, or a temporary SQLite file).
 
-    .venv/modern/bin/python benchmarks/dbtest.py            # N = 100, 3 rounds, both databases
-    .venv/modern/bin/python benchmarks/dbtest.py --repeat 5 --db sqlite
+pytest-alembic is installed only in the benchmark's own venv (``.venv/bench-STACK``, which
+``benchmarks/run`` makes from ``requirements/STACK.txt`` and ``requirements/bench.txt``), never
+in the venvs of the test suite, whose collection its pytest plugin would break.
 
-At N = 100, one round on 2 shared CPUs (commit of this file): SQLite 2.66 s against 6.12 s,
-0.43x (target met); PostgreSQL 20.7 s against 11.5 s, 1.80x (target missed: see the report).
+    benchmarks/run --case dbtest                  # N = 100, SQLite and PostgreSQL
+    benchmarks/run --case dbtest --db postgresql --repeat 5
 """
 from __future__ import annotations
 
-import argparse
 import shutil
-import statistics
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
+from typing import Any
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-import migrations as bench  # noqa: E402  (benchmarks/migrations.py, beside this file)
-
+#: Issue 11: ``db test`` at most this times pytest-alembic, at N = TARGET_N.
 TARGET = 0.5
+TARGET_N = 100
 
 CONFTEST = '''\
 """pytest-alembic's fixtures for the generated Flask application."""
@@ -57,16 +53,6 @@ def alembic_engine():
         engine.dispose()
 '''
 
-
-def _require_pytest_alembic() -> None:
-    try:
-        import pytest_alembic  # noqa: F401
-    except ImportError:
-        requirements = HERE.parent / "requirements" / "bench.txt"
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", str(requirements)],
-                       check=True)
-
-
 MODELS = '''
 
 # The models the revisions create, so that both tools find the models match the schema.
@@ -79,89 +65,51 @@ for _number in range(1, {n} + 1):
     }})
 '''
 
-
-def _with_models(project: bench.Project, work: Path) -> bench.Project:
-    """A copy of the generated project whose application has the models of its revisions."""
-    root = work / "project"
-    shutil.copytree(project.root, root)
-    width = max(4, len(str(project.n)))
-    app = root / "app.py"
-    app.write_text(app.read_text() + MODELS.format(n=project.n, width=width))
-    (root / "conftest.py").write_text(CONFTEST, encoding="utf-8")
-    (root / "pytest.ini").write_text("[pytest]\n")  # not the configuration of our own tests
-    # Its built-in tests imported, as its documentation allows (its --test-alembic collector
-    # fails on pytest 9).
-    (root / "test_migrations.py").write_text(
-        "from pytest_alembic.tests import (  # noqa: F401\n"
-        "    test_model_definitions_match_ddl, test_single_head_revision,\n"
-        "    test_up_down_consistency, test_upgrade,\n)\n"
-    )
-    return bench.Project(n=project.n, root=root, head=project.head)
+# Its built-in tests imported, as its documentation allows (its --test-alembic collector fails
+# on pytest 9).
+TESTS = (
+    "from pytest_alembic.tests import (  # noqa: F401\n"
+    "    test_model_definitions_match_ddl, test_single_head_revision,\n"
+    "    test_up_down_consistency, test_upgrade,\n)\n"
+)
 
 
-def _programs(project: bench.Project) -> dict[str, list[str]]:
-    return {
-        "db test": [bench._venv_bin("flask"), "db", "test"],
-        "pytest-alembic": [
-            sys.executable, "-m", "pytest", "-q", "test_migrations.py",
-            "-p", "no:cacheprovider", "-p", "no:flask_migrate", f"--rootdir={project.root}",
-        ],
-    }
-
-
-def measure(db: str, n: int, repeat: int, work: Path) -> list[float]:
-    log = lambda text: print(f"  {text}", file=sys.stderr)  # noqa: E731
-    project = _with_models(bench.make_project(work.parent, n, log), work)
-    programs = _programs(project)
-    if db == "sqlite":
-        databases: bench.Databases = bench.SqliteDatabases(work)
-    else:
-        databases = bench.PostgresDatabases(n)
-    times: dict[str, list[float]] = {label: [] for label in programs}
+def require_pytest_alembic() -> str | None:
+    """None when pytest-alembic imports, else why not and what to do."""
     try:
-        labels = list(programs)
-        for round_ in range(repeat + 1):  # the first is a warm-up
-            for label in labels[round_ % 2:] + labels[:round_ % 2]:
-                url = databases.fresh()
-                run = bench.run_program(programs[label], project.root, bench._child_env(url),
-                                        work / "dbtest.log", label)
-                databases.drop(url)
-                if round_:
-                    times[label].append(run.wall)
-    finally:
-        databases.close()
-    ratios = [a / b for a, b in zip(times["db test"], times["pytest-alembic"])]
-    ratio = statistics.median(ratios)
-    verdict = "pass" if ratio <= TARGET else "FAIL"
-    print(f"{db:<10} N={n:<5} db test {statistics.median(times['db test']):6.2f}s  "
-          f"pytest-alembic {statistics.median(times['pytest-alembic']):6.2f}s  "
-          f"ratio {ratio:.2f}x (rounds {min(ratios):.2f}-{max(ratios):.2f})  "
-          f"target {TARGET}x  {verdict}")
-    return ratios
+        import pytest_alembic  # noqa: F401
+    except ImportError:
+        return (f"the dbtest case needs pytest-alembic, which {sys.prefix} lacks: run it with "
+                "benchmarks/run, which makes .venv/bench-STACK with requirements/bench.txt")
+    return None
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=100)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
-    parser.add_argument("--work", type=Path, default=bench.ROOT / "build" / "bench")
-    options = parser.parse_args()
-    _require_pytest_alembic()
-    # The flask_migrate of this checkout, whatever copy the venv has installed.
-    bench.PACKAGE_PATH[:] = [str(bench.ROOT)]
-    options.work.mkdir(parents=True, exist_ok=True)
-    missed = False
-    dbs = ("sqlite", "postgresql") if options.db == "both" else (options.db,)
-    for db in dbs:
-        if db == "postgresql" and not bench._benchmark_server_class().available()[0]:
-            print("postgresql: skipped, no PostgreSQL server binaries", file=sys.stderr)
-            continue
-        with tempfile.TemporaryDirectory(dir=options.work) as scratch:
-            ratios = measure(db, options.n, options.repeat, Path(scratch))
-        missed |= statistics.median(ratios) > TARGET
-    return 1 if missed else 0
+def with_models(bench: Any, project: Any, into: Path) -> Any:
+    """A copy of the generated *project* in *into* whose application has the models of its
+    revisions, with pytest-alembic's fixtures and tests beside it."""
+    shutil.copytree(project.root, into)
+    width = max(4, len(str(project.n)))
+    app = into / "app.py"
+    app.write_text(app.read_text() + MODELS.format(n=project.n, width=width))
+    (into / "conftest.py").write_text(CONFTEST, encoding="utf-8")
+    (into / "pytest.ini").write_text("[pytest]\n")  # not the configuration of our own tests
+    (into / "test_migrations.py").write_text(TESTS, encoding="utf-8")
+    return bench.Project(n=project.n, root=into, head=project.head)
+
+
+def programs(bench: Any) -> list[Any]:
+    """``db test`` and pytest-alembic, as programs of ``benchmarks/migrations.py``."""
+    return [
+        bench.Program("pytest-alembic", lambda p, db: [
+            sys.executable, "-m", "pytest", "-q", "test_migrations.py", "-p", "no:cacheprovider",
+            "-p", "no:flask_migrate", f"--rootdir={p.root}",
+        ]),
+        bench.Program("db test", lambda p, db: [bench._venv_bin("flask"), "db", "test"]),
+    ]
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import migrations
+
+    sys.exit(migrations.main(["--case", "dbtest", *sys.argv[1:]]))

@@ -23,6 +23,10 @@ no-op
     ``flask db upgrade`` on a database already at head, against ``flask --help`` of the same
     application.
 
+dbtest
+    ``flask db test`` against pytest-alembic's built-in tests on the same history
+    (``dbtest.py``); at N = 100 unless ``--n`` says otherwise.
+
 Each measurement is the wall-clock time of one new process, from spawn to exit.  The programs
 of a comparison run in interleaved rounds (the order rotates every round), so that the load of
 whatever else runs on the machine falls on all of them alike; a ratio is the median of the
@@ -56,6 +60,9 @@ from typing import Any, Callable, Iterator, Protocol, Sequence
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import dbtest  # noqa: E402  (benchmarks/dbtest.py, beside this file)
 FLOOR_SCRIPT = HERE / "floor_upgrade.py"
 RAW_SCRIPT = HERE / "raw_ddl.py"
 
@@ -655,7 +662,7 @@ READING = [
 class Result:
     """The runs of one comparison: one case, one database, one N."""
 
-    case: str  # "bootstrap" or "noop"
+    case: str  # "bootstrap", "noop", "reading" or "dbtest"
     db: str
     n: int
     floor: str  # the label of the program the tool is compared with
@@ -680,6 +687,8 @@ class Result:
 
     @property
     def target(self) -> float | None:
+        if self.case == "dbtest":
+            return dbtest.TARGET if self.n == dbtest.TARGET_N else None
         if self.case == "reading":
             return READING_TARGET if self.n == READING_TARGET_N else None
         return TARGETS.get((self.case, self.db)) if self.n == TARGET_N else None
@@ -804,6 +813,30 @@ class Bench:
         return result
 
 
+    def dbtest(self, project: Project, dbs: Databases) -> Result:
+        """``flask db test`` against pytest-alembic, each on a fresh database, interleaved."""
+        project = dbtest.with_models(sys.modules[__name__], project,
+                                     self.scratch / f"dbtest-n{project.n}-{dbs.name}")
+        compared = dbtest.programs(sys.modules[__name__])
+        result = Result("dbtest", dbs.name, project.n, floor="pytest-alembic", tool="db test",
+                        runs={program.label: [] for program in compared})
+        for counted, order in self._rounds(compared):
+            shown = []
+            for program in order:
+                url = dbs.fresh()
+                try:
+                    run = self._run(program, project, dbs, url)
+                finally:
+                    dbs.drop(url)
+                if counted:
+                    result.runs[program.label].append(run)
+                shown.append(f"{program.label} {run.wall:.2f}s")
+            if counted:
+                result.load.append(os.getloadavg()[0])
+            self.log(f"dbtest N={project.n} {dbs.name} "
+                     f"{'round' if counted else 'warm-up'}: {', '.join(shown)}")
+        return result
+
     def reading(self, project: Project, dbs: Databases) -> list[Result]:
         """Every reading command at head against ``flask --help``, all in the same rounds."""
         runs: dict[str, list[Run]] = {program.label: [] for program in READING}
@@ -881,7 +914,8 @@ def environment(at_commit: str | None) -> dict[str, Any]:
         "flask_migrate_changes": changed.splitlines() if changed else [],
         "flask_migrate_digest": _files_digest(sources, package)[:12],
         "python": platform.python_version(),
-        "stack": Path(sys.prefix).name,
+        # benchmarks/run's venv is .venv/bench-STACK.
+        "stack": Path(sys.prefix).name.removeprefix("bench-"),
         "versions": versions,
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
@@ -970,6 +1004,20 @@ def report(results: list[Result], env: dict[str, Any], servers: dict[str, Any],
                 f"<= {r.target:.2f}x" if r.target else "-", r.verdict,
             ])
         lines += [_table(header, rows), ""]
+    tested = [r for r in results if r.case == "dbtest"]
+    if tested:
+        lines.append(f"db test: `flask db test` against pytest-alembic's four built-in tests on "
+                     f"the same history, each on a fresh database; wall-clock seconds, {rounds}.")
+        header = ["N", "database", "pytest-alembic", "db test", "ratio", "cpu ratio", "target",
+                  "verdict"]
+        rows = []
+        for r in tested:
+            rows.append([
+                str(r.n), r.db, f"{r.median(r.floor):.3f}", f"{r.median(r.tool):.3f}",
+                _ratio_cell(r), f"{statistics.median(r.ratios(r.tool, r.floor, 'cpu')):.2f}x",
+                f"<= {r.target:.2f}x" if r.target else "-", r.verdict,
+            ])
+        lines += [_table(header, rows), ""]
     reading = [r for r in results if r.case == "reading"]
     if reading:
         lines.append(f"Reading commands at head against `flask --help` in the same rounds; "
@@ -1031,7 +1079,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--case", type=lambda t: [c for c in t.split(",") if c],
                         default=["bootstrap", "noop", "reading"], metavar="CASE[,CASE]",
                         help="bootstrap, noop, reading (heads, history, current, status, "
-                             "show, branches, --plan), or several (default: all three)")
+                             "show, branches, --plan), dbtest (db test against pytest-alembic, "
+                             f"at N={dbtest.TARGET_N} unless --n is given), or several "
+                             "(default: the first three)")
     parser.add_argument("--quick", action="store_true",
                         help="N=100,1000 and 3 rounds, unless --n or --repeat say otherwise")
     parser.add_argument("--syncs", action="store_true",
@@ -1048,6 +1098,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="where generated projects are cached and SQLite files are "
                              "written (default: build/bench)")
     options = parser.parse_args(argv)
+    options.n_explicit = options.n is not None
     if options.n is None:
         options.n = [100, 1000] if options.quick else [100, 1000, 5000]
     if options.repeat is None:
@@ -1057,9 +1108,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         options.db = ["sqlite", "postgresql"]
     if options.repeat < 1 or options.warmup < 0:
         parser.error("--repeat must be at least 1 and --warmup at least 0")
-    bad = sorted(set(options.case) - {"bootstrap", "noop", "reading"})
+    bad = sorted(set(options.case) - {"bootstrap", "noop", "reading", "dbtest"})
     if bad or not options.case:
-        parser.error(f"unknown case {', '.join(bad)}; use bootstrap, noop, reading or several")
+        parser.error(f"unknown case {', '.join(bad)}; use bootstrap, noop, reading, dbtest or "
+                     "several")
+    if "dbtest" in options.case:
+        problem = dbtest.require_pytest_alembic()
+        if problem:
+            parser.error(problem)
+        if options.case == ["dbtest"] and not options.n_explicit:
+            options.n = [dbtest.TARGET_N]
     if options.syncs and "sqlite" in options.db and shutil.which("strace") is None:
         parser.error("--syncs needs strace for SQLite (apt-get install strace)")
     return options
@@ -1112,6 +1170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for n in options.n:
             generated = make_project(options.work, n, bench.log)
             for dbs in all_dbs:
+                if "dbtest" in options.case and (options.n_explicit or n == dbtest.TARGET_N):
+                    results.append(bench.dbtest(generated, dbs))
                 if "bootstrap" in options.case:
                     results.append(bench.bootstrap(generated, dbs))
                 if "noop" in options.case:
@@ -1130,8 +1190,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.json:
         options.json.write_text(json.dumps(
             {"environment": env, "servers": servers,
-             "targets": {f"{case} {db} at N={TARGET_N}": value
-                         for (case, db), value in TARGETS.items()},
+             "targets": {**{f"{case} {db} at N={TARGET_N}": value
+                            for (case, db), value in TARGETS.items()},
+                         f"dbtest at N={dbtest.TARGET_N}": dbtest.TARGET},
              "results": [result.as_json() for result in results]},
             indent=2,
         ) + "\n")

@@ -8,6 +8,9 @@ SQLite file in a temporary folder, or a database on the PostgreSQL server) is go
 from __future__ import annotations
 
 import shutil
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -266,3 +269,94 @@ def test_an_old_env_py_is_tested_on_the_throwaway_database(make_project, kind):
     assert lines(result) == ALL_PASS
     assert not (project.path / "app.db").exists()
     assert list((project.path / "tmp").iterdir()) == []
+
+
+def _mariadb_databases(url: str) -> set[str]:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            return {row[0] for row in connection.execute(sa.text("SHOW DATABASES"))}
+    finally:
+        engine.dispose()
+
+
+def test_a_history_is_tested_on_a_throwaway_mariadb_database(
+    make_project, migrations_folder, mariadb_url
+):
+    project = customers_project(make_project, migrations_folder, url=mariadb_url)
+    known = _mariadb_databases(mariadb_url)
+    result = project.run("flask", "test")
+    assert result.returncode == 0, str(result)
+    assert lines(result) == ALL_PASS
+    assert _mariadb_databases(mariadb_url) == known  # the throwaway database: dropped
+    assert tables(mariadb_url) == set()  # the application's database: untouched
+
+    # MariaDB commits each DDL statement by itself: the round trip still finds the column a
+    # downgrade forgot.
+    write_revision(project, "c3", "b2", ADD_TOTAL, "pass", "order totals")
+    result = project.run("script", "test")
+    assert result.returncode == 1, str(result)
+    assert lines(result)[3] == (
+        "FAIL round trip of c3 (order totals): after the downgrade, column orders.total is left"
+    )
+    assert _mariadb_databases(mariadb_url) == known
+    password = sa.engine.make_url(mariadb_url).password
+    assert password and password not in result.output
+
+
+#: An upgrade that says it has started (the file named by FM_STARTED), then waits for Ctrl-C.
+WAITS_FOR_CTRL_C = '''
+open(os.environ["FM_STARTED"], "w").close()
+time.sleep(60)
+'''
+
+
+def _interrupted(project: Project, env: dict[str, str]) -> tuple[int, str, str]:
+    """Run ``flask db test``, press Ctrl-C (SIGINT) once revision d4's upgrade is running, and
+    return its exit status, stdout and stderr."""
+    started = project.path / "started"
+    process = subprocess.Popen(
+        project.command("flask", "test"), cwd=project.path,
+        env=project.environment({**env, "FM_STARTED": str(started)}),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not started.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started.exists(), process.communicate(timeout=30)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return process.returncode, stdout, stderr
+
+
+def test_ctrl_c_drops_the_throwaway_postgresql_database(
+    make_project, migrations_folder, postgresql_url
+):
+    project = customers_project(make_project, migrations_folder, url=postgresql_url)
+    write_revision(project, "d4", "c3", WAITS_FOR_CTRL_C, "pass", "slow")
+    known = _databases(postgresql_url)
+    status, stdout, stderr = _interrupted(project, {})
+    assert status == 130, (stdout, stderr)
+    assert stderr.splitlines() == [
+        "Error: interrupted; the throwaway databases db test made have been removed"
+    ]
+    assert _databases(postgresql_url) == known  # no database left on the server
+    assert tables(postgresql_url) == set()
+
+
+def test_ctrl_c_removes_the_temporary_sqlite_file(make_project, migrations_folder):
+    project = customers_project(make_project, migrations_folder)
+    write_revision(project, "d4", "c3", WAITS_FOR_CTRL_C, "pass", "slow")
+    env = temporary_folder(project)
+    status, stdout, stderr = _interrupted(project, env)
+    assert status == 130, (stdout, stderr)
+    assert stderr.splitlines() == [
+        "Error: interrupted; the throwaway databases db test made have been removed"
+    ]
+    assert list((project.path / "tmp").iterdir()) == []
+    assert not (project.path / "app.db").exists()

@@ -10,7 +10,7 @@ every connection env.py configures:
 - a run that changes the database takes the migration lock first (:mod:`.locks`), before
   Alembic reads the current revision, and waits a bounded time for another run;
 - SQLite gets real transactions, PostgreSQL one transaction per revision with a durable end
-  (:mod:`.transactions`);
+  (:mod:`.transactions`), except for ``db test`` on its throwaway database (:mod:`..testing`);
 - each revision applied is logged with its duration, and a summary once the command succeeded
   (:mod:`.progress`); ``upgrade`` to the heads answers from the heads memo (:mod:`.headcache`);
 - its statements wait a bounded time for the application's locks, and a revision that waited
@@ -422,6 +422,10 @@ class RunGuard:
         elif (
             dialect == "postgresql" and self.writes and "transaction_per_migration" not in kwargs
             and not connection.in_transaction()
+            # db test runs on a throwaway database that nothing else uses and that is dropped
+            # afterwards: durability is of no use there, and a commit per step costs a round
+            # trip; it commits now and then by itself (testing.COMMIT_EVERY).
+            and self.command != "test"
         ):
             extra, restore = postgresql_transactions(connection)
             visit.restores.append(restore)
