@@ -263,10 +263,10 @@ def _stock_templates() -> dict[str, str]:
     return found
 
 
-def list_templates(directory: str | None = None) -> None:
+def list_templates() -> None:
     """List the templates that ``init --template`` accepts.
 
-    :param directory: accepted like every command's ``-d``; templates do not depend on it.
+    Printed to the current standard output, as by Flask-Migrate 4.1.
     """
     config = Config(stdout=sys.stdout)
     config.print_stdout("Available templates:\n")

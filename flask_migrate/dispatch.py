@@ -52,7 +52,7 @@ def arguments(
             value = group_values.get(option.name)
         if not _given(value) and option.name == "directory":
             value = os.environ.get(DIRECTORY_ENV) or None
-        if _given(value):
+        if _given(value) and spec.accepts(option.name):
             if option.kind in (Kind.REPEATED, Kind.ARGUMENTS):
                 value = list(value or ())
             kwargs[option.name] = value
