@@ -40,6 +40,7 @@ from .runtime.guard import guarded
 from .runtime.timeouts import ATTR_TIMEOUTS
 
 if TYPE_CHECKING:  # imported when the command runs: they need what other commands do not
+    from .diagnosis import Diagnosis
     from .linter import LintReport
     from .testing import TestReport
 
@@ -805,24 +806,29 @@ def test(
 test.__test__ = False  # type: ignore[attr-defined]
 
 
-def doctor(directory: str | None = None, fix: bool = False) -> None:
+def doctor(directory: str | None = None, fix: bool = False) -> Diagnosis:
     """Diagnose the migrations folder against the installed stack, and optionally repair it.
 
     Reports, with a severity and a remedy for each, what in env.py, script.py.mako,
     alembic.ini and the revision files cannot work (or is unsafe) with the installed
     Flask-SQLAlchemy, SQLAlchemy and Alembic, e.g. a folder written for Flask-Migrate 2.x.  It
-    never connects to a database.  Raises :class:`~flask_migrate.errors.MigrateError` (exit
-    status 1) while errors or warnings remain; notes alone exit 0.
+    never connects to a database.  Exit status: 1 while errors or warnings remain; notes alone
+    exit 0.
+
+    Returns the :class:`~flask_migrate.diagnosis.Diagnosis` (its ``findings``, each with an
+    ``id``, a ``severity`` and a ``remedy``; ``remaining`` after a fix) and prints nothing: the
+    command line prints the report.  Raises :class:`~flask_migrate.errors.MigrateError` only
+    when the folder cannot be examined (e.g. there is none).
 
     :param fix: rewrite env.py and script.py.mako to the current template of the same kind,
-        keeping each old file as a backup beside it and printing the diff; ``versions/`` is
-        never touched.  This is ``--fix``.
+        keeping each old file as a backup beside it (``diagnosis.repair`` holds the diffs);
+        ``versions/`` is never touched.  This is ``--fix``.
     """
-    from .repair import run_doctor
+    from .diagnosis import examine
 
     config = _config(directory, command="doctor")
     with _errors_translated(config):
-        run_doctor(config, fix=fix)
+        return examine(config, fix=fix)
 
 
 def convert_multidb(directory: str | None = None, stamp_binds: bool = False) -> None:

@@ -6,7 +6,7 @@ Both front-ends hand :func:`run` the values their parser produced; it merges the
 status.  Unset values are left out of the call, so the API's own defaults apply.
 
 What a function returns is presented here too, and only here: ``None``, or a :class:`Result`
-(the report of ``status``, ``--plan``, ``lint`` and ``test``), which the API
+(the report of ``status``, ``--plan``, ``lint``, ``test`` and ``doctor``), which the API
 returns without printing it.
 """
 from __future__ import annotations
@@ -63,11 +63,12 @@ class Result(Protocol):
 
 
 if TYPE_CHECKING:  # for mypy to check that each report the API returns is a Result
+    from .diagnosis import Diagnosis
     from .linter import LintReport
     from .plan import Plan, StatusReport
     from .testing import TestReport
 
-    _REPORTS: tuple[type[Result], ...] = (LintReport, Plan, StatusReport, TestReport)
+    _REPORTS: tuple[type[Result], ...] = (Diagnosis, LintReport, Plan, StatusReport, TestReport)
 
 
 def _given(value: Any) -> bool:

@@ -372,6 +372,51 @@ def test_upgrade_plan_returns_the_steps_runs_none_and_prints_nothing(app_db, url
     assert versions(url) == {"aaa111"}
 
 
+def test_doctor_returns_the_diagnosis_and_prints_nothing(app_db, capsys):
+    app, db, migration, directory = app_db
+    init()
+    capsys.readouterr()
+
+    diagnosis = flask_migrate.doctor()
+
+    assert capsys.readouterr().out == ""
+    assert isinstance(diagnosis, dispatch.Result)
+    assert (diagnosis.exit_code, diagnosis.error, diagnosis.problems) == (0, None, [])
+    assert dict(diagnosis.facts)["env.py"].startswith("thin")
+    assert "Nothing to do" in rendered(diagnosis)
+
+    (directory / "script.py.mako").unlink()
+    diagnosis = flask_migrate.doctor()  # findings are data: no exception
+    assert capsys.readouterr().out == ""
+    assert diagnosis.ids == ["script-missing"]
+    [finding] = diagnosis.findings
+    assert (finding.severity, finding.subject, finding.fixable) == ("error", "script.py.mako",
+                                                                     True)
+    assert "doctor --fix" in finding.remedy
+    assert diagnosis.exit_code == 1 and "doctor --fix" in diagnosis.error
+    assert diagnosis.repair is None
+
+
+def test_doctor_fix_returns_what_it_rewrote_and_prints_nothing(app_db, capsys):
+    app, db, migration, directory = app_db
+    init()
+    (directory / "env.py").write_text("")
+    capsys.readouterr()
+
+    diagnosis = flask_migrate.doctor(fix=True)
+
+    assert capsys.readouterr().out == ""
+    assert [finding.id for finding in diagnosis.findings] == ["env-empty"]  # as it was
+    assert diagnosis.remaining == [] and diagnosis.exit_code == 0
+    [rewrite] = diagnosis.repair.rewritten.files
+    assert rewrite.path == str(directory / "env.py")
+    assert Path(rewrite.backup).read_text() == ""
+    assert "+from flask_migrate.runtime import run_migrations" in rewrite.diff
+    assert "run_migrations" in (directory / "env.py").read_text()
+    text = rendered(diagnosis)
+    assert "Rewriting with the flask template:" in text and "Nothing left to do" in text
+
+
 def test_lint_returns_the_findings_and_prints_nothing(app_db, capsys):
     init()
     migrate(message="create user", rev_id="aaa111")
