@@ -17,7 +17,7 @@ import shutil
 import sys
 import threading
 import warnings
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from alembic import command as alembic_command
 from alembic.script import ScriptDirectory
@@ -38,6 +38,11 @@ from .extension import current_record, require_record
 from .folder import folder_of
 from .runtime.guard import guarded
 from .runtime.timeouts import ATTR_TIMEOUTS
+
+if TYPE_CHECKING:  # imported when the command runs: they need what other commands do not
+    from .diagnosis import Diagnosis
+    from .linter import LintReport
+    from .testing import TestReport
 
 DEFAULT_DIRECTORY = "migrations"
 #: What a template folder must hold (its README is optional).
@@ -148,7 +153,7 @@ def _database_state(config: Config) -> str | None:
     config.attributes[ATTR_COMMAND] = "current"
     try:
         with _quiet_alembic(), _running(config):
-            report = _plan.collect(config, lambda script, heads: (), _plan.Report())
+            report = _plan.collect(config, lambda script, heads: ())
     except Exception:
         return None
     finally:
@@ -263,10 +268,10 @@ def _stock_templates() -> dict[str, str]:
     return found
 
 
-def list_templates(directory: str | None = None) -> None:
+def list_templates() -> None:
     """List the templates that ``init --template`` accepts.
 
-    :param directory: accepted like every command's ``-d``; templates do not depend on it.
+    Printed to the current standard output, as by Flask-Migrate 4.1.
     """
     config = Config(stdout=sys.stdout)
     config.print_stdout("Available templates:\n")
@@ -501,7 +506,7 @@ def upgrade(
     table_lock_timeout: float | str | None = None,
     statement_timeout: float | str | None = None,
     lock_retries: int | str | None = None,
-) -> _plan.Report | None:
+) -> _plan.Plan | None:
     """Upgrade the database to a later revision.
 
     :param revision: the target revision; with ``sql``, ``FROM:TO`` is accepted too.
@@ -510,8 +515,8 @@ def upgrade(
     :param x_arg: ``-x`` values passed to env.py.
     :param bind: only these databases of a multi-database folder (``default`` for the default
         database).
-    :param plan: print the revisions the upgrade would apply, in order, and apply none; the
-        report is returned.
+    :param plan: apply nothing, and return the revisions the upgrade would apply, in order
+        (a :class:`~flask_migrate.plan.Plan`; the command line prints it).
     :param table_lock_timeout: PostgreSQL, MySQL/MariaDB: seconds a statement may wait for a
         lock the application holds before its revision is rolled back and tried again
         (default ``Migrate(table_lock_timeout=...)``, $FLASK_MIGRATE_TABLE_LOCK_TIMEOUT or 5;
@@ -544,7 +549,7 @@ def downgrade(
     table_lock_timeout: float | str | None = None,
     statement_timeout: float | str | None = None,
     lock_retries: int | str | None = None,
-) -> _plan.Report | None:
+) -> _plan.Plan | None:
     """Revert the database to an earlier revision.
 
     :param revision: the target revision; ``-1`` is one step down.  With ``sql`` the default
@@ -554,8 +559,8 @@ def downgrade(
     :param x_arg: ``-x`` values passed to env.py.
     :param bind: only these databases of a multi-database folder (``default`` for the default
         database).
-    :param plan: print the revisions the downgrade would revert, in order, and revert none;
-        the report is returned.
+    :param plan: revert nothing, and return the revisions the downgrade would revert, in
+        order (a :class:`~flask_migrate.plan.Plan`; the command line prints it).
     :param table_lock_timeout: as for :func:`upgrade`.
     :param statement_timeout: as for :func:`upgrade`.
     :param lock_retries: as for :func:`upgrade`.
@@ -582,8 +587,8 @@ def _show_plan(
     revision: str,
     *,
     upgrade: bool,
-) -> _plan.Report:
-    """``upgrade --plan`` / ``downgrade --plan``: print and return the steps, run none."""
+) -> _plan.Plan:
+    """``upgrade --plan`` / ``downgrade --plan``: the steps, none of them run."""
     if sql:
         raise UsageError("--plan and --sql do not go together: --plan reads the database, "
                          "--sql writes a script without one; use one of them")
@@ -595,9 +600,8 @@ def _show_plan(
         return _alembic.downgrade_steps(script, revision, heads)
 
     with _errors_translated(config, named=(revision,)):
-        report = _plan.collect(config, steps, _plan.Report())
-    _plan.print_plan(report, config.stdout, "apply" if upgrade else "revert")
-    return report
+        states = _plan.collect(config, steps)
+    return _plan.Plan(states, upgrade)
 
 
 def show(directory: str | None = None, revision: str = "head") -> None:
@@ -683,18 +687,17 @@ def status(
     """Show, per database, the current revision, the heads and the revisions not yet applied.
     Exit status: 0 when every database is up to date, 3 when revisions are pending.
 
-    The report is printed and returned; ``report.exit_code`` is that exit status.
+    Returns the :class:`~flask_migrate.plan.StatusReport` (one state per database;
+    ``report.up_to_date``, ``report.exit_code``) and prints nothing: the command line does.
 
     :param bind: only these databases of a multi-database folder.
     """
     config = _config(directory, command="status", bind=bind)
     with _errors_translated(config, named=()):
-        report = _plan.collect(
+        states = _plan.collect(
             config, lambda script, heads: _alembic.upgrade_steps(script, "heads", heads),
-            _plan.StatusReport(),
         )
-    _plan.print_status(report, config.stdout)
-    return report
+    return _plan.StatusReport(states)
 
 
 def stamp(
@@ -741,7 +744,7 @@ def lint(
     directory: str | None = None,
     rev_range: str | None = None,
     dialect: str | None = None,
-) -> Any:
+) -> LintReport:
     """Check what revisions do for operations that lock or break a live database.
     A revision accepts a finding with a comment naming the rule and a reason:
     ``# flask-migrate: accept RULE-ID -- why it is safe here``.  Exit status: 1 when a
@@ -751,8 +754,9 @@ def lint(
     as Alembic would run them, and parses raw SQL given to op.execute with PostgreSQL's own
     parser (pglast, the 'lint' extra).  Each finding names the file and line, the revision, a
     rule id, why it is dangerous and what to do instead.  Operations on a table the same
-    revision creates are not flagged.  Never connects to a database.  The report is printed
-    and returned (a list of findings); ``report.exit_code`` is the exit status.
+    revision creates are not flagged.  Never connects to a database.  Returns the
+    :class:`~flask_migrate.linter.LintReport` (a list of findings, accepted ones included;
+    ``report.exit_code`` is the exit status) and prints nothing: the command line does.
 
     :param rev_range: the revisions to check, as ``[start]:[end]`` (e.g. ``heads~2:``, the last
         three, or ``base:head``); default every revision.  This is ``-r/--rev-range``.
@@ -763,16 +767,14 @@ def lint(
 
     config = _config(directory, command="lint")
     with _errors_translated(config, named=(rev_range or "",)):
-        report = _lint.lint(config, rev_range=rev_range, dialect=dialect)
-    _lint.print_report(report, config.stdout)
-    return report
+        return _lint.lint(config, rev_range=rev_range, dialect=dialect)
 
 
 def test(
     directory: str | None = None,
     database: str | None = None,
     x_arg: Sequence[str] | None = None,
-) -> Any:
+) -> TestReport:
     """Run the migration tests on a throwaway database, never on the application's own.
     Exit status: 0 when every test passes, 1 otherwise.
 
@@ -782,9 +784,10 @@ def test(
     (tables, columns and their types, indexes and constraints compared); downgrade to base
     leaves only the version table.  Each database is a throwaway one: a temporary SQLite file,
     or a database created on the server of the application's URL and dropped afterwards
-    (its user needs the right to create databases).  Prints one line per test, naming the
-    revision that failed and what differs; the report is returned, ``report.exit_code`` is the
-    exit status.
+    (its user needs the right to create databases).  Returns the
+    :class:`~flask_migrate.testing.TestReport`, one outcome per test naming the revision that
+    failed and what differs (``report.exit_code`` is the exit status), and prints nothing: the
+    command line prints one line per test.
 
     :param database: the URL of an empty database to run the tests on instead (one-database
         applications).  This is ``--database``.
@@ -796,33 +799,36 @@ def test(
     record = require_record()
     with _quiet_alembic(), _testing.throwaway(record, database):
         with _errors_translated(config):
-            report = _testing.run_suite(config)
-    _testing.print_report(report, config.stdout)
-    return report
+            return _testing.run_suite(config)
 
 
 # pytest would take the API function for a test of its own where a test module imports it.
 test.__test__ = False  # type: ignore[attr-defined]
 
 
-def doctor(directory: str | None = None, fix: bool = False) -> None:
+def doctor(directory: str | None = None, fix: bool = False) -> Diagnosis:
     """Diagnose the migrations folder against the installed stack, and optionally repair it.
 
     Reports, with a severity and a remedy for each, what in env.py, script.py.mako,
     alembic.ini and the revision files cannot work (or is unsafe) with the installed
     Flask-SQLAlchemy, SQLAlchemy and Alembic, e.g. a folder written for Flask-Migrate 2.x.  It
-    never connects to a database.  Raises :class:`~flask_migrate.errors.MigrateError` (exit
-    status 1) while errors or warnings remain; notes alone exit 0.
+    never connects to a database.  Exit status: 1 while errors or warnings remain; notes alone
+    exit 0.
+
+    Returns the :class:`~flask_migrate.diagnosis.Diagnosis` (its ``findings``, each with an
+    ``id``, a ``severity`` and a ``remedy``; ``remaining`` after a fix) and prints nothing: the
+    command line prints the report.  Raises :class:`~flask_migrate.errors.MigrateError` only
+    when the folder cannot be examined (e.g. there is none).
 
     :param fix: rewrite env.py and script.py.mako to the current template of the same kind,
-        keeping each old file as a backup beside it and printing the diff; ``versions/`` is
-        never touched.  This is ``--fix``.
+        keeping each old file as a backup beside it (``diagnosis.repair`` holds the diffs);
+        ``versions/`` is never touched.  This is ``--fix``.
     """
-    from .repair import run_doctor
+    from .diagnosis import examine
 
     config = _config(directory, command="doctor")
     with _errors_translated(config):
-        run_doctor(config, fix=fix)
+        return examine(config, fix=fix)
 
 
 def convert_multidb(directory: str | None = None, stamp_binds: bool = False) -> None:

@@ -4,6 +4,10 @@ Both front-ends hand :func:`run` the values their parser produced; it merges the
 ``-d/-x`` with the command's own, calls the API function by keyword, and turns a
 :class:`~flask_migrate.errors.MigrateError` into ``Error: <sentence>`` on stderr and its exit
 status.  Unset values are left out of the call, so the API's own defaults apply.
+
+What a function returns is presented here too, and only here: ``None``, or a :class:`Result`
+(the report of ``status``, ``--plan``, ``lint``, ``test`` and ``doctor``), which the API
+returns without printing it.
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import signal
 import sys
 import threading
 import traceback
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Protocol, TextIO, runtime_checkable
 
 from .errors import MigrateError, RevisionScriptError, mask_passwords, unexpected
 from .spec import CommandSpec, Kind
@@ -37,6 +41,36 @@ _LOGGERS = ("alembic", "flask_migrate")
 _ALEMBIC_ASKED_FOR = ("alembic.autogenerate", "alembic.env")
 
 
+@runtime_checkable
+class Result(Protocol):
+    """What an API function returns for the command line to show.
+
+    The API returns it without printing anything; :func:`run` writes :meth:`render` to
+    standard output, then :attr:`error` (if any) as the ``Error:`` line, and exits with
+    :attr:`exit_code`.
+    """
+
+    @property
+    def exit_code(self) -> int:
+        """The command's exit status for this outcome (0: success)."""
+
+    @property
+    def error(self) -> str | None:
+        """The one sentence the command line ends with as ``Error: ...``, or None."""
+
+    def render(self, out: TextIO) -> None:
+        """Write the report as the command line shows it."""
+
+
+if TYPE_CHECKING:  # for mypy to check that each report the API returns is a Result
+    from .diagnosis import Diagnosis
+    from .linter import LintReport
+    from .plan import Plan, StatusReport
+    from .testing import TestReport
+
+    _REPORTS: tuple[type[Result], ...] = (Diagnosis, LintReport, Plan, StatusReport, TestReport)
+
+
 def _given(value: Any) -> bool:
     return value is not None and value is not False and value != () and value != []
 
@@ -52,7 +86,7 @@ def arguments(
             value = group_values.get(option.name)
         if not _given(value) and option.name == "directory":
             value = os.environ.get(DIRECTORY_ENV) or None
-        if _given(value):
+        if _given(value) and spec.accepts(option.name):
             if option.kind in (Kind.REPEATED, Kind.ARGUMENTS):
                 value = list(value or ())
             kwargs[option.name] = value
@@ -133,6 +167,7 @@ def run(spec: CommandSpec, values: Mapping[str, Any], group_values: Mapping[str,
     try:
         with _sigterm_unwinds(), _command_line_logging():
             result = spec.function(**kwargs)
+            status = _present(spec, result)
     except MigrateError as error:
         if os.environ.get(TRACEBACK_ENV):
             raise
@@ -165,8 +200,26 @@ def run(spec: CommandSpec, values: Mapping[str, Any], group_values: Mapping[str,
         print("Error: terminated (SIGTERM); what was not committed has been rolled back: run "
               "'db status' to see where each database is", file=sys.stderr)
         return TERMINATED_EXIT_CODE
-    # A command whose outcome is not all-or-nothing (``status``) says which it was.
-    return int(getattr(result, "exit_code", 0))
+    return status
+
+
+def _present(spec: CommandSpec, result: object) -> int:
+    """Show what the API function returned; its exit status.
+
+    A command whose outcome is not all-or-nothing (``status``, ``lint``, ``test``, ``doctor``)
+    returns a :class:`Result` that says which it was.
+    """
+    if result is None:
+        return 0
+    if not isinstance(result, Result):
+        raise TypeError(f"{spec.function.__name__}() returned a {type(result).__name__}, which "
+                        "is no flask_migrate.dispatch.Result")
+    result.render(sys.stdout)
+    sys.stdout.flush()
+    error = result.error
+    if error is not None:
+        print(f"Error: {mask_passwords(error)}", file=sys.stderr)
+    return result.exit_code
 
 
 def _print_script_frames(error: RevisionScriptError) -> None:

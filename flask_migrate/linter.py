@@ -274,6 +274,14 @@ class LintReport(list):
     def exit_code(self) -> int:
         return 1 if self.errors else 0
 
+    @property
+    def error(self) -> None:
+        return None
+
+    def render(self, out: TextIO) -> None:
+        """The command line's report: :func:`print_report` with its summary line."""
+        print_report(self, out)
+
 
 # -- the checks ----------------------------------------------------------------------------------
 

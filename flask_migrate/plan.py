@@ -3,12 +3,13 @@
 :func:`collect` runs the folder's env.py (so every database of a multi-database folder is
 visited, as by ``current``) with a step function that records the revisions a command would
 apply, in Alembic's own order, and returns none of them to run.  ``status`` and the ``--plan``
-of ``upgrade`` and ``downgrade`` are built on it.
+of ``upgrade`` and ``downgrade`` are built on it; their reports (:class:`StatusReport`,
+:class:`Plan`) are data, which the command line renders.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, TextIO, TypeVar
+from typing import Any, Callable, Iterable, Sequence, TextIO, overload
 
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
@@ -46,18 +47,67 @@ class DatabaseState:
         return not self.steps and self.interrupted is None
 
 
-class Report(list):
-    """The states of every database visited, in order; ``exit_code`` is for the command line."""
+class _States(Sequence[DatabaseState]):
+    """The states of every database visited, in order (``report[0]`` is the first)."""
 
-    exit_code = 0
+    databases: tuple[DatabaseState, ...]
+
+    @overload
+    def __getitem__(self, index: int) -> DatabaseState: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[DatabaseState]: ...
+
+    def __getitem__(self, index: int | slice) -> DatabaseState | Sequence[DatabaseState]:
+        return self.databases[index]
+
+    def __len__(self) -> int:
+        return len(self.databases)
 
 
-class StatusReport(Report):
-    """``status``: exit status 3 when some database has revisions to apply."""
+@dataclass(frozen=True)
+class StatusReport(_States):
+    """What ``status`` found: each database's revision, its heads and what is pending."""
+
+    databases: tuple[DatabaseState, ...]
 
     @property
-    def exit_code(self) -> int:  # type: ignore[override]
-        return 0 if all(state.up_to_date for state in self) else PENDING_EXIT_CODE
+    def up_to_date(self) -> bool:
+        return all(state.up_to_date for state in self.databases)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every database is up to date, 3 (:data:`PENDING_EXIT_CODE`) otherwise."""
+        return 0 if self.up_to_date else PENDING_EXIT_CODE
+
+    @property
+    def error(self) -> None:
+        return None
+
+    def render(self, out: TextIO) -> None:
+        """One block per database (:func:`print_status`)."""
+        print_status(self, out)
+
+
+@dataclass(frozen=True)
+class Plan(_States):
+    """The ``--plan`` of an upgrade (``upgrade=True``) or a downgrade: the steps per database,
+    none of them run."""
+
+    databases: tuple[DatabaseState, ...]
+    upgrade: bool
+
+    @property
+    def exit_code(self) -> int:
+        return 0
+
+    @property
+    def error(self) -> None:
+        return None
+
+    def render(self, out: TextIO) -> None:
+        """The steps per database (:func:`print_plan`)."""
+        print_plan(self, out)
 
 
 StepsFunction = Callable[[ScriptDirectory, tuple[str, ...]], Iterable[Any]]
@@ -75,12 +125,10 @@ def _database(config: Config) -> tuple[str, str]:
     return config.attributes.get(ATTR_DATABASE) or ("default", "?")
 
 
-AnyReport = TypeVar("AnyReport", bound=Report)
-
-
-def collect(config: Config, steps: StepsFunction, report: AnyReport) -> AnyReport:
+def collect(config: Config, steps: StepsFunction) -> tuple[DatabaseState, ...]:
     """Visit every database through env.py and record ``steps(script, current_heads)``."""
     script = ScriptDirectory.from_config(config)
+    report: list[DatabaseState] = []
 
     def record(current: Any, context: Any) -> list[Any]:
         name, url = _database(config)
@@ -98,14 +146,14 @@ def collect(config: Config, steps: StepsFunction, report: AnyReport) -> AnyRepor
 
     with EnvironmentContext(config, script, fn=record, dont_mutate=True):
         script.run_env()
-    return report
+    return tuple(report)
 
 
 def _revisions(ids: tuple[str, ...]) -> str:
     return ", ".join(ids) if ids else "base (empty)"
 
 
-def print_status(report: Report, out: TextIO) -> None:
+def print_status(report: StatusReport, out: TextIO) -> None:
     """The ``status`` report: one block per database."""
     for state in report:
         print(f"Database {state.name} ({state.url})", file=out)
@@ -127,8 +175,9 @@ def print_status(report: Report, out: TextIO) -> None:
         _print_steps(state.steps, out)
 
 
-def print_plan(report: Report, out: TextIO, verb: str) -> None:
+def print_plan(report: Plan, out: TextIO) -> None:
     """The ``--plan`` of an upgrade or downgrade: the steps per database, nothing run."""
+    verb = "apply" if report.upgrade else "revert"
     for state in report:
         if not state.steps:
             print(f"Database {state.name}: nothing to {verb} (at {_revisions(state.current)})",

@@ -1,178 +1,37 @@
-"""Diagnosis and repair of a migrations folder: ``db doctor`` and ``db convert-multidb``.
+"""Repair of a migrations folder: rewriting its files, and ``db convert-multidb``.
 
-:func:`diagnose` reads a migrations folder (env.py, script.py.mako, alembic.ini, the revision
-files) and the application's configuration, and lists what cannot work, or is unsafe, on the
-installed Flask-SQLAlchemy, SQLAlchemy and Alembic.  It never connects to a database and
-never changes a file.  :func:`run_doctor` prints that report and, with ``fix``, rewrites env.py
-and script.py.mako to the current template of the same kind; :func:`run_convert_multidb`
-turns a single-database folder into a multi-database one.  Both keep each replaced file as a
-backup beside it, print a unified diff, and never touch ``versions/``.
+:func:`rewrite` replaces env.py and script.py.mako by a stock template's, keeping each old file
+as a backup beside it, and returns what it did (:class:`Rewrite`, with the unified diff);
+``db doctor --fix`` (:mod:`flask_migrate.diagnosis`) and :func:`run_convert_multidb`, which
+turns a single-database folder into a multi-database one, are built on it.  ``versions/`` is
+never touched.
 
-The command-line functions are :func:`flask_migrate.commands.doctor` and
-:func:`flask_migrate.commands.convert_multidb`; this module does the work.
+The command-line function is :func:`flask_migrate.commands.convert_multidb`; this module does
+the work.
 """
 from __future__ import annotations
 
-import ast
-import configparser
 import contextlib
 import difflib
 import os
 import re
 import shutil
-import textwrap
 import time
-from dataclasses import dataclass, field
-from importlib import metadata as importlib_metadata
-from typing import Any, Iterable
+from dataclasses import dataclass
+from typing import Any, Iterable, TextIO
 
-import alembic
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 from .config import TEMPLATES_DIR, Config
-from .errors import MigrateError, UsageError, describe, translate
+from .errors import MigrateError, UsageError, describe
 from .extension import require_record
-from .folder import STRICT_DISPATCH, EnvPy, MigrationsFolder, ScriptTemplate
+from .folder import MigrationsFolder
 from .runtime import binds
 
-ERROR, WARNING, NOTE = "error", "warning", "note"
-_ORDER = {ERROR: 0, WARNING: 1, NOTE: 2}
 _MAKO_BLOCK = re.compile(r"<%!?.*?%>", re.S)
-_FIX = "run 'db doctor --fix'"
-
-#: The sections ``logging.config.fileConfig`` requires.
-_LOGGING_SECTIONS = ("loggers", "handlers", "formatters")
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One thing the diagnosis found.
-
-    :param severity: ``error`` (a command fails or does damage), ``warning`` (it works, but
-        unsafely or not for long) or ``note`` (worth knowing).
-    :param subject: the file or topic, e.g. ``env.py``.
-    :param problem: what is wrong, one sentence.
-    :param remedy: what to do about it.
-    :param fixable: ``doctor --fix`` resolves it.
-    """
-
-    severity: str
-    subject: str
-    problem: str
-    remedy: str = ""
-    fixable: bool = False
-
-
-@dataclass(frozen=True)
-class RevisionFile:
-    """What the diagnosis reads from one revision file, without importing it."""
-
-    path: str
-    functions: frozenset[str]
-    plain: bool  # upgrade() takes no argument: written for a single-database folder
-    strict_dispatch: bool  # Flask-Migrate 2.x's globals()["upgrade_%s" % engine_name]
-
-
-@dataclass
-class Diagnosis:
-    """The state of one migrations folder against the installed stack."""
-
-    folder: str
-    env: EnvPy | None
-    script: ScriptTemplate | None
-    template: str | None  # the stock template env.py should be; None if unknown
-    facts: list[tuple[str, str]] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-
-    def add(self, *args: Any, **kwargs: Any) -> None:
-        self.findings.append(Finding(*args, **kwargs))
-
-    @property
-    def problems(self) -> list[Finding]:
-        """The errors and warnings: what makes ``doctor`` exit 1."""
-        return [finding for finding in self.findings if finding.severity != NOTE]
-
-    @property
-    def fixable(self) -> list[Finding]:
-        return [finding for finding in self.findings if finding.fixable]
-
-
-# --- Diagnosis ---------------------------------------------------------------------------------
-
-
-def diagnose(config: Config) -> Diagnosis:
-    """Examine the migrations folder of ``config`` for the current application."""
-    folder = config.migrations_folder()
-    if not os.path.isdir(folder):
-        raise MigrateError(
-            f"no migrations folder at {folder}; run 'db init' to create one, or pass -d with "
-            "its path"
-        )
-    record = require_record()
-    # Read afresh: doctor diagnoses again after --fix rewrote the files.
-    files = MigrationsFolder(folder)
-    env, script = files.env, files.script_template
-    revisions, unreadable = _read_revisions(config, folder)
-    diagnosis = Diagnosis(folder, env, script, _template_for(env, script, revisions))
-    names = binds.database_names(record, multidb=True)
-    engines = _engines(record, names)
-
-    diagnosis.facts = [
-        ("installed", _stack()),
-        ("env.py", env.kind if env is not None else "missing"),
-        ("script.py.mako", _script_kind(script)),
-        ("databases", ", ".join(name or "default" for name in names) or "none configured"),
-    ]
-    _check_env(diagnosis, record, engines)
-    _check_script(diagnosis)
-    _check_ini(diagnosis, os.path.join(folder, "alembic.ini"))
-    heads = _check_revisions(diagnosis, config, revisions, unreadable)
-    diagnosis.facts.append(("revisions", _revisions_fact(revisions, unreadable, heads)))
-    _check_databases(diagnosis, names, engines, revisions)
-    diagnosis.findings.sort(key=lambda finding: _ORDER[finding.severity])
-    return diagnosis
-
-
-def _stack() -> str:
-    def version(name: str) -> str:
-        try:
-            return importlib_metadata.version(name)
-        except importlib_metadata.PackageNotFoundError:
-            return "?"
-
-    return (
-        f"Flask-SQLAlchemy {version('flask-sqlalchemy')}, SQLAlchemy {sa.__version__}, "
-        f"Alembic {alembic.__version__}"
-    )
-
-
-def _script_kind(script: ScriptTemplate | None) -> str:
-    if script is None:
-        return "missing"
-    shape = "multi-database" if script.multidb else "single database"
-    if script.ours:
-        return f"Flask-Migrate template, {shape}"
-    if script.config_binds or script.strict_dispatch:
-        return f"Flask-Migrate 2.x template, {shape}"
-    return f"an older or custom template, {shape}"
-
-
-def _template_for(
-    env: EnvPy | None,
-    script: ScriptTemplate | None,
-    revisions: list[RevisionFile],
-) -> str | None:
-    """The stock template env.py should be: that of env.py's kind, else guessed from the rest."""
-    if env is not None and (env.thin or env.syntax_error is None):
-        return env.template
-    multidb = (script is not None and script.multidb) or any(
-        not revision.plain and any(name.startswith("upgrade_") for name in revision.functions)
-        for revision in revisions
-    )
-    return "flask-multidb" if multidb else "flask"
-
-
-def _engines(record: Any, names: Iterable[str]) -> dict[str, Any]:
+def engines_of(record: Any, names: Iterable[str]) -> dict[str, Any]:
     """Database name -> engine (None where the app cannot make one); nothing connects."""
     found: dict[str, Any] = {}
     for name in names:
@@ -183,306 +42,52 @@ def _engines(record: Any, names: Iterable[str]) -> dict[str, Any]:
     return found
 
 
-def _is_async(engine: Any) -> bool:
+def is_async(engine: Any) -> bool:
     return engine is not None and bool(getattr(engine.dialect, "is_async", False))
 
 
-def _check_env(diagnosis: Diagnosis, record: Any, engines: dict[str, Any]) -> None:
-    env = diagnosis.env
-    template = diagnosis.template
-    rewrite = f"{_FIX} to replace it with the {template} template (the old file is kept)"
-    if env is None:
-        diagnosis.add(ERROR, "env.py", "the folder has no env.py, so every command that reads "
-                      "the models or the database fails", rewrite, True)
-        return
-    if not env.text.strip():
-        diagnosis.add(ERROR, "env.py", "it is empty, so every command that reads the models or "
-                      "the database has nothing to run", rewrite, True)
-        return
-    if env.syntax_error:
-        diagnosis.add(ERROR, "env.py", f"it is not valid Python ({env.syntax_error})",
-                      f"repair it, or {rewrite}", template is not None)
-        return
-    async_urls = sorted(name or "default" for name, engine in engines.items() if _is_async(engine))
-    sync_urls = sorted(
-        name or "default" for name, engine in engines.items()
-        if engine is not None and not _is_async(engine)
-    )
-    if env.thin:
-        if env.asynchronous and sync_urls:
-            diagnosis.add(
-                ERROR, "env.py", "it is the asyncio kind, but the URL of "
-                f"{', '.join(sync_urls)} names no async driver",
-                "use URLs such as sqlite+aiosqlite:// or postgresql+asyncpg://, or the flask "
-                "template's env.py",
-            )
-        return
-
-    if "file_config" in env.constructs and not _has_logging_sections(diagnosis.folder):
-        diagnosis.add(
-            ERROR, "env.py", "it calls logging.config.fileConfig(), but alembic.ini has no "
-            "[loggers], [handlers] and [formatters] sections, so every command fails with "
-            "KeyError: 'formatters'", f"{rewrite}, or put the logging sections back", True,
-        )
-    if not env.asynchronous and async_urls:
-        diagnosis.add(
-            ERROR, "env.py", "it connects synchronously, but the URL of "
-            f"{', '.join(async_urls)} names an async driver", rewrite, True,
-        )
-    elif env.asynchronous and sync_urls:
-        diagnosis.add(
-            ERROR, "env.py", "it is the asyncio kind, but the URL of "
-            f"{', '.join(sync_urls)} names no async driver",
-            "use URLs such as sqlite+aiosqlite://, or replace env.py with the flask template",
-        )
-    diagnosis.add(
-        NOTE, "env.py", "it is a full env.py of an older Flask-Migrate; it keeps working, with "
-        "every guarantee (migration lock, atomic SQLite upgrades, progress, logging put back "
-        "after its fileConfig()), which the command establishes around it",
-        f"{_FIX} to replace it with the thin {template} env.py, whose hooks are easier to read "
-        "and change (the old file is kept)", True,
-    )
-    shims = []
-    db = getattr(record.db, "__wrapped__", record.db)
-    if "get_engine_app" in env.constructs and binds.is_fsa3(db):
-        shims.append("db.get_engine(app, bind) (gone in Flask-SQLAlchemy 3)")
-    if (
-        "bind_key_filter" in env.constructs and "metadatas" not in env.constructs
-        and binds.is_fsa3(db)
-    ):
-        shims.append("table.info['bind_key'] to find each bind's tables (not set by "
-                     "Flask-SQLAlchemy 3)")
-    if "str_url" in env.constructs and not sa.__version__.startswith("1."):
-        shims.append("str(engine.url) (password masked by SQLAlchemy 2)")
-    if shims:
-        diagnosis.add(NOTE, "env.py", f"it uses {' and '.join(shims)}; Flask-Migrate keeps "
-                      f"{'these' if len(shims) > 1 else 'this'} working")
-    if env.own_code:
-        diagnosis.add(
-            NOTE, "env.py", "it has code no stock env.py had: " + ", ".join(env.own_code),
-            "after 'db doctor --fix', move it into the new env.py's hooks (include_object, "
-            "process_revision_directives) or run_migrations(...) arguments",
-        )
-
-
-def _has_logging_sections(folder: str) -> bool:
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        parser.read(os.path.join(folder, "alembic.ini"), encoding="utf-8")
-    except configparser.Error:
-        return False
-    return all(parser.has_section(section) for section in _LOGGING_SECTIONS)
-
-
-def _check_script(diagnosis: Diagnosis) -> None:
-    script = diagnosis.script
-    multidb = diagnosis.template is not None and diagnosis.template.endswith("multidb")
-    rewrite = f"{_FIX} to replace it with the {diagnosis.template} template (the old file is kept)"
-    if script is None:
-        diagnosis.add(ERROR, "script.py.mako", "the folder has no script.py.mako, so 'db "
-                      "migrate' and 'db revision' cannot write revisions", rewrite, True)
-        return
-    if not script.text.strip():
-        diagnosis.add(ERROR, "script.py.mako", "it is empty, so 'db migrate' and 'db revision' "
-                      "cannot write revisions", rewrite, True)
-        return
-    if multidb and not script.multidb:
-        diagnosis.add(ERROR, "script.py.mako", "env.py migrates several databases, but this "
-                      "template writes no upgrade_<name>() functions, so new revisions would "
-                      "lose every operation", rewrite, True)
-    elif not multidb and script.multidb:
-        diagnosis.add(ERROR, "script.py.mako", "env.py migrates one database, but this "
-                      "template writes per-database upgrade_<name>() functions, which nothing "
-                      "would call", rewrite, True)
-    elif multidb and not script.ours and (script.config_binds or script.strict_dispatch):
-        diagnosis.add(
-            NOTE, "script.py.mako", "it is Flask-Migrate 2.x's multi-database template: it "
-            "lists the databases from SQLALCHEMY_BINDS, so a database configured otherwise "
-            "(or the default database of an application with binds only) gets no functions in "
-            "new revisions; its revisions' dispatch is kept working for databases added later",
-            rewrite, True,
-        )
-
-
-def _check_ini(diagnosis: Diagnosis, path: str) -> None:
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        found = parser.read(path, encoding="utf-8")
-    except configparser.Error as error:
-        diagnosis.add(ERROR, "alembic.ini", f"it cannot be parsed ({describe(error)})",
-                      "fix or restore the file")
-        return
-    if not found:
-        return
-    url = parser.get("alembic", "sqlalchemy.url", fallback="")
-    if url and "%(" not in url:
-        try:
-            password = sa.engine.make_url(url).password
-        except Exception:
-            password = None
-        if password:
-            diagnosis.add(
-                WARNING, "alembic.ini", "it holds a database URL with a password "
-                "(sqlalchemy.url), which Flask-Migrate never reads",
-                "remove the sqlalchemy.url line; the URLs come from the application's config",
-            )
-    env = diagnosis.env
-    if env is not None and env.thin and _has_logging_sections(diagnosis.folder):
-        diagnosis.add(NOTE, "alembic.ini", "its logging sections ([loggers], [handlers], "
-                      "[formatters]) are unused: Flask-Migrate sets up the logging of its "
-                      "commands itself", "delete them, or leave them; they do no harm")
-
-
-def _read_revisions(config: Config, folder: str) -> tuple[list[RevisionFile], list[Finding]]:
-    """Every revision file's functions, read with ``ast``; those that fail to parse or import."""
-    revisions, unreadable = [], []
-    try:
-        script_directory = ScriptDirectory.from_config(config)
-        locations = list(script_directory.version_locations or [script_directory.versions])
-    except Exception:
-        locations = [os.path.join(folder, "versions")]
-    for location in locations:
-        if not os.path.isdir(location):
-            continue
-        for filename in sorted(os.listdir(location)):
-            if not filename.endswith(".py") or filename.startswith(("_", ".")):
-                continue
-            path = os.path.join(location, filename)
-            subject = os.path.relpath(path, folder)
-            with open(path, encoding="utf-8", errors="replace") as file:
-                text = file.read()
-            try:
-                tree = ast.parse(text, path)
-            except SyntaxError as error:
-                unreadable.append(Finding(
-                    ERROR, subject, f"it is not valid Python (line {error.lineno}: "
-                    f"{error.msg})", "repair the file, or restore it from version control",
-                ))
-                continue
-            try:
-                from alembic.util import load_python_file
-
-                load_python_file(location, filename)
-            except Exception as error:
-                unreadable.append(Finding(
-                    ERROR, subject, f"it fails when imported ({type(error).__name__}: "
-                    f"{describe(error)}), so every command that reads the history fails",
-                    "repair the file, or restore it from version control",
-                ))
-                continue
-            revisions.append(_revision_file(path, tree, text))
-    return revisions, unreadable
-
-
-def _revision_file(path: str, tree: ast.Module, text: str) -> RevisionFile:
-    functions = {}
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef):
-            functions[node.name] = node
-    upgrade = functions.get("upgrade")
-    plain = upgrade is not None and not (
-        upgrade.args.args or upgrade.args.kwonlyargs or upgrade.args.vararg
-        or upgrade.args.kwarg
-    )
-    return RevisionFile(
-        path, frozenset(functions), plain, bool(STRICT_DISPATCH.search(text))
-    )
-
-
-def _check_revisions(
-    diagnosis: Diagnosis, config: Config, revisions: list[RevisionFile],
-    unreadable: list[Finding],
-) -> list[str]:
-    diagnosis.findings.extend(unreadable)
-    if unreadable:
-        return []
-    try:
-        heads = list(ScriptDirectory.from_config(config).get_heads())
-    except Exception as error:
-        translated = translate(error, diagnosis.folder) or MigrateError(describe(error))
-        diagnosis.add(ERROR, "versions", f"the history cannot be read: {translated}",
-                      "repair the revision files named above, or restore them")
-        return []
-    if len(heads) > 1:
-        diagnosis.add(
-            ERROR, "versions", f"the history has {len(heads)} heads ({', '.join(heads)}), so "
-            "'db upgrade' and 'db migrate' need a single target",
-            "run 'db merge heads' to join them",
-        )
-    return heads
-
-
-def _revisions_fact(
-    revisions: list[RevisionFile], unreadable: list[Finding], heads: list[str]
-) -> str:
-    count = len(revisions) + len(unreadable)
-    text = f"{count} file{'s' if count != 1 else ''}"
-    if heads:
-        text += f", head{'s' if len(heads) > 1 else ''} {', '.join(heads)}"
-    return text
-
-
-def _check_databases(
-    diagnosis: Diagnosis, names: list[str], engines: dict[str, Any],
-    revisions: list[RevisionFile],
-) -> None:
-    multidb = diagnosis.template is not None and diagnosis.template.endswith("multidb")
-    if not multidb:
-        bind_names = [name for name in names if name]
-        if bind_names:
-            diagnosis.add(
-                NOTE, "databases", f"the application configures the bind"
-                f"{'s' if len(bind_names) > 1 else ''} {', '.join(bind_names)}, which this "
-                "single-database folder does not migrate",
-                "run 'db convert-multidb' if they should be migrated too",
-            )
-        return
-    # One alembic_version table per database: two names on one database would share it.
-    seen: dict[str, str] = {}
-    for name, engine in engines.items():
-        if engine is None or engine.url.database in (None, "", ":memory:"):
-            continue
-        key = engine.url.render_as_string(hide_password=False)
-        if key in seen:
-            diagnosis.add(
-                ERROR, "databases", f"{seen[key] or 'default'} and {name or 'default'} are "
-                f"the same database ({binds.safe_url(engine.url)}), so they would share one "
-                "alembic_version table", "give each bind a database of its own",
-            )
-        seen.setdefault(key, name)
-    # Revisions with a plain upgrade() (from before the folder had several databases) and
-    # revisions of 2.x's strict dispatch run per database whatever env.py is
-    # (flask_migrate.runtime.revisions), so a database they have no function for is no error.
-    in_revisions = {
-        function[len("upgrade_"):]
-        for revision in revisions for function in revision.functions
-        if function.startswith("upgrade_")
-    }
-    if not revisions:
-        return
-    for name in names:
-        if name in in_revisions:
-            continue
-        label = f"the bind '{name}'" if name else "the default database"
-        diagnosis.add(
-            NOTE, "databases", f"{label} appears in no revision yet",
-            "'db upgrade' records the head revision in it without changes; then "
-            "'db migrate' writes a revision for its tables",
-        )
-    for name in sorted(in_revisions - set(names)):
-        label = f"'{name}'" if name else "the default database"
-        diagnosis.add(
-            NOTE, "databases", f"revisions have functions for {label}, which the application "
-            "does not configure", "upgrade and downgrade leave them out",
-        )
-
-
-def _some(names: list[str], shown: int = 3) -> str:
-    more = f" and {len(names) - shown} more" if len(names) > shown else ""
-    return ", ".join(names[:shown]) + more
-
-
 # --- Rewriting files ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """One file replaced by a template's.
+
+    :param path: the file.
+    :param backup: where the old file was kept; None when there was no old file.
+    :param diff: the unified diff from the old text to the new.
+    """
+
+    path: str
+    backup: str | None
+    diff: str
+
+    def render(self, out: TextIO) -> None:
+        """The diff, then what became of the old file."""
+        out.write(self.diff)
+        shown = os.path.relpath(self.path)
+        if self.backup:
+            print(f"Replaced {shown}; the old file is {os.path.relpath(self.backup)}.", file=out)
+        else:
+            print(f"Wrote {shown}.", file=out)
+
+
+@dataclass(frozen=True)
+class Rewritten:
+    """What :func:`rewrite` did: the files replaced, and the imports the old script.py.mako
+    had that the new one lacks."""
+
+    template: str
+    files: tuple[Rewrite, ...]
+    lost_imports: tuple[str, ...] = ()
+
+    def render(self, out: TextIO) -> None:
+        for rewritten in self.files:
+            rewritten.render(out)
+        if self.lost_imports:
+            print("Note: the old script.py.mako imported what the new one does not: "
+                  + "; ".join(self.lost_imports) + ". Add those lines back if new revisions "
+                  "need them.", file=out)
 
 
 def _backup_path(path: str) -> str:
@@ -500,8 +105,8 @@ def _template_text(template: str, filename: str) -> str:
         return file.read()
 
 
-def _replace_files(replacements: list[tuple[str, str]], out: Any) -> None:
-    """Write each ``(path, new_text)``, keeping every old file as a backup; print the diffs.
+def _replace_files(replacements: list[tuple[str, str]]) -> tuple[Rewrite, ...]:
+    """Write each ``(path, new_text)``, keeping every old file as a backup.
 
     Every new text is written to a temporary file first, so a failure (a full disk, a folder
     one may not write to) leaves the old files in place.
@@ -523,6 +128,7 @@ def _replace_files(replacements: list[tuple[str, str]], out: Any) -> None:
             with contextlib.suppress(OSError):
                 os.remove(temporary)
         raise
+    done = []
     for path, new_text in replacements:
         old_text, shown = old_texts[path], os.path.relpath(path)
         backup = None
@@ -535,11 +141,9 @@ def _replace_files(replacements: list[tuple[str, str]], out: Any) -> None:
             fromfile=f"{shown} (old)" if old_text is not None else "/dev/null",
             tofile=f"{shown} (new)",
         )
-        out.write("".join(line if line.endswith("\n") else line + "\n" for line in diff))
-        if backup:
-            print(f"Replaced {shown}; the old file is {os.path.relpath(backup)}.", file=out)
-        else:
-            print(f"Wrote {shown}.", file=out)
+        text = "".join(line if line.endswith("\n") else line + "\n" for line in diff)
+        done.append(Rewrite(path, backup, text))
+    return tuple(done)
 
 
 def _lost_imports(path: str, new_text: str) -> list[str]:
@@ -556,116 +160,16 @@ def _lost_imports(path: str, new_text: str) -> list[str]:
     ]
 
 
-def _rewrite(folder: str, template: str, names: list[str], out: Any) -> None:
+def rewrite(folder: str, template: str, names: list[str]) -> Rewritten:
     """Replace the files ``names`` (env.py, script.py.mako) of ``folder`` by ``template``'s."""
     replacements = [
         (os.path.join(folder, name), _template_text(template, name)) for name in names
     ]
-    lost = []
+    lost: list[str] = []
     if "script.py.mako" in names:
         lost = _lost_imports(os.path.join(folder, "script.py.mako"),
                              _template_text(template, "script.py.mako"))
-    _replace_files(replacements, out)
-    if lost:
-        print("Note: the old script.py.mako imported what the new one does not: "
-              + "; ".join(lost) + ". Add those lines back if new revisions need them.", file=out)
-
-
-def _print_report(diagnosis: Diagnosis, out: Any) -> None:
-    print(f"Migrations folder {os.path.relpath(diagnosis.folder)} (no database was contacted)",
-          file=out)
-    width = max(len(label) for label, _ in diagnosis.facts)
-    for label, value in diagnosis.facts:
-        print(f"  {label.ljust(width)}  {value}", file=out)
-    if diagnosis.findings:
-        print(file=out)
-    _print_findings(diagnosis.findings, out)
-
-
-def _print_findings(findings: list[Finding], out: Any) -> None:
-    """Each finding as a paragraph: severity, subject and problem, then ``->`` the remedy."""
-    width = max(60, min(100, shutil.get_terminal_size((100, 24)).columns))
-    indent = " " * 9
-
-    def wrap(text: str, first: str, rest: str) -> str:
-        return textwrap.fill(
-            text, width, initial_indent=first, subsequent_indent=rest,
-            break_long_words=False, break_on_hyphens=False,
-        )
-
-    for finding in findings:
-        head = f"{finding.severity.upper():<8} "
-        print(wrap(f"{finding.subject}: {finding.problem}.", head, indent), file=out)
-        if finding.remedy:
-            print(wrap(f"{finding.remedy}.", indent + "-> ", indent + "   "), file=out)
-
-
-def _verdict(diagnosis: Diagnosis, fixed: bool) -> None:
-    problems = diagnosis.problems
-    if not problems:
-        return
-    errors = sum(1 for finding in problems if finding.severity == ERROR)
-    warnings = len(problems) - errors
-    counted = ", ".join(
-        text for text in (
-            f"{errors} error{'s' if errors != 1 else ''}" if errors else "",
-            f"{warnings} warning{'s' if warnings != 1 else ''}" if warnings else "",
-        ) if text
-    )
-    fixable = [finding for finding in problems if finding.fixable]
-    if fixable and not fixed:
-        # Findings about revisions or databases are fixed by the new env.py.
-        files = sorted({
-            "script.py.mako" if finding.subject == "script.py.mako" else "env.py"
-            for finding in fixable
-        })
-        what = (f"run 'db doctor --fix' to rewrite {' and '.join(files)} (backups are kept, "
-                "versions/ is not touched)")
-        if len(fixable) < len(problems):
-            what += ", and see the report above for the rest"
-    else:
-        what = "see the report above for what to do"
-    raise MigrateError(f"the migrations folder needs attention ({counted}); {what}")
-
-
-def run_doctor(config: Config, fix: bool) -> None:
-    """Print the diagnosis of ``config``'s folder; with ``fix``, rewrite what can be rewritten.
-
-    Raises :class:`MigrateError` when errors or warnings remain.
-    """
-    out = config.stdout
-    diagnosis = diagnose(config)
-    _print_report(diagnosis, out)
-    if not fix or not diagnosis.fixable:
-        if not diagnosis.problems:
-            print("\nNothing to do: the folder works with the installed stack.", file=out)
-        elif fix:
-            print("\n'--fix' has nothing it can rewrite here.", file=out)
-        _verdict(diagnosis, fixed=fix)
-        return
-    template = diagnosis.template
-    assert template is not None
-    print(f"\nRewriting with the {template} template:", file=out)
-    old_env = diagnosis.env
-    rewrite_env = old_env is None or not old_env.thin or old_env.syntax_error is not None
-    names = ["env.py"] if rewrite_env else []
-    if any(finding.fixable and finding.subject == "script.py.mako"
-           for finding in diagnosis.findings):
-        names.append("script.py.mako")
-    _rewrite(diagnosis.folder, template, names, out)
-    after = diagnose(config)
-    if rewrite_env and old_env is not None and old_env.own_code:
-        after.findings.insert(0, Finding(
-            WARNING, "env.py", "the old env.py had code the new one does not carry: "
-            + ", ".join(old_env.own_code),
-            "copy what you still need from the backup into the new env.py's hooks or "
-            "run_migrations(...) arguments",
-        ))
-    print("\nAfter the rewrite:", file=out)
-    _print_findings(after.findings, out)
-    if not after.problems:
-        print("Nothing left to do: the folder works with the installed stack.", file=out)
-    _verdict(after, fixed=True)
+    return Rewritten(template, _replace_files(replacements), tuple(lost))
 
 
 # --- Single database to multi-database ----------------------------------------------------------
@@ -692,8 +196,8 @@ def run_convert_multidb(config: Config, stamp_binds: bool) -> None:
             "the application has no default database (SQLALCHEMY_DATABASE_URI), which the "
             "existing revisions were written for; set it before converting the folder"
         )
-    engines = _engines(record, names)
-    # Named with its own message if its URL is unusable (_engines keeps quiet about it).
+    engines = engines_of(record, names)
+    # Named with its own message if its URL is unusable (engines_of keeps quiet about it).
     default_url = binds.engine(record, "").url.render_as_string(hide_password=False)
     for name in names[1:]:
         engine = engines[name]
@@ -706,7 +210,7 @@ def run_convert_multidb(config: Config, stamp_binds: bool) -> None:
             )
     if stamp_binds:
         for name in names[1:]:
-            if _is_async(engines[name]):
+            if is_async(engines[name]):
                 raise UsageError(
                     f"--stamp-binds cannot stamp the bind '{name}', whose URL names an async "
                     "driver; convert without it and run 'db upgrade'"
@@ -717,7 +221,7 @@ def run_convert_multidb(config: Config, stamp_binds: bool) -> None:
     template = "aioflask-multidb" if env is not None and env.asynchronous else "flask-multidb"
     print(f"Converting {os.path.relpath(folder)} to the {template} template "
           "(versions/ is kept as it is):", file=out)
-    _rewrite(folder, template, ["env.py", "script.py.mako"], out)
+    rewrite(folder, template, ["env.py", "script.py.mako"]).render(out)
     _replace_readme(folder, template)
     if env is not None and not env.thin and env.own_code:
         print("Warning: the old env.py had code the new one does not carry: "

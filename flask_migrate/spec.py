@@ -163,6 +163,9 @@ class Option:
     parameter: Parameter
     default: Any
     help: str
+    #: False for an option the command line takes for uniformity only (``-d`` of a command
+    #: that reads no migrations folder): it is parsed, and not passed to the API function.
+    api: bool = True
 
     @property
     def kind(self) -> Kind:
@@ -179,7 +182,11 @@ class CommandSpec:
     options: tuple[Option, ...]
 
     def accepts(self, name: str) -> bool:
-        return any(option.name == name for option in self.options)
+        """The API function takes the parameter ``name``: the command line passes its value on.
+
+        Not so for an option taken for uniformity only (see :attr:`Option.api`).
+        """
+        return any(option.name == name and option.api for option in self.options)
 
 
 def _first_paragraph(function: Callable[..., Any]) -> str:
@@ -208,13 +215,25 @@ def _option(command: str, name: str, default: Any) -> Option:
     return Option(name, parameter, default, text)
 
 
+#: What ``-d`` says on a command whose API function has no ``directory`` parameter.
+_UNUSED_DIRECTORY_HELP = "Accepted as on every command; this one reads no migrations folder."
+
+
 def command_spec(function: Callable[..., Any]) -> CommandSpec:
-    """Describe one API function as a command (``list_templates`` -> ``list-templates``)."""
+    """Describe one API function as a command (``list_templates`` -> ``list-templates``).
+
+    Every command takes ``-d`` on the command line (a script may pass it to each); where the
+    function has no ``directory`` parameter, the option is parsed and not passed on.
+    """
     name = function.__name__.replace("_", "-")
+    parameters = inspect.signature(function).parameters
     options = tuple(
         _option(function.__name__, parameter.name, parameter.default)
-        for parameter in inspect.signature(function).parameters.values()
+        for parameter in parameters.values()
     )
+    if "directory" not in parameters:
+        unused = Option("directory", PARAMETERS["directory"], None, _UNUSED_DIRECTORY_HELP, False)
+        options = (unused, *options)
     return CommandSpec(name, function, _first_paragraph(function), options)
 
 

@@ -14,7 +14,8 @@ again and reverting it again, and compares the schema after each of those steps 
 snapshot it must equal; at base only the version table may be left.  All of it in one
 connection and one run of env.py per database, which is what makes it fast.
 
-The outcome is a :class:`TestReport`, one :class:`Outcome` per test; the command prints it.
+The outcome is a :class:`TestReport`, one :class:`Outcome` per test; the command line prints
+it (:meth:`TestReport.render`).
 """
 from __future__ import annotations
 
@@ -98,13 +99,17 @@ class TestReport(list):
         named = len({outcome.database for outcome in self if outcome.database}) > 1
         return [outcome.line(named) for outcome in self]
 
+    @property
+    def error(self) -> None:
+        return None
 
-def print_report(report: TestReport, out: Any) -> None:
-    for line in report.lines():
-        print(line, file=out)
-    failed = len(report.failures)
-    print(f"{len(report) - failed} passed, {failed} failed" if failed
-          else f"all {len(report)} passed", file=out)
+    def render(self, out: Any) -> None:
+        """One line per test, then the totals."""
+        for line in self.lines():
+            print(line, file=out)
+        failed = len(self.failures)
+        print(f"{len(self) - failed} passed, {failed} failed" if failed
+              else f"all {len(self)} passed", file=out)
 
 
 # -- throwaway databases ------------------------------------------------------------------------

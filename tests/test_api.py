@@ -26,6 +26,7 @@ from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 
 import flask_migrate
+from flask_migrate import dispatch
 from flask_migrate import (
     ChangesDetected,
     Config,
@@ -314,6 +315,139 @@ def test_unknown_template_raises(app_db):
         init(template="no-such-template")
     assert "no-such-template" in str(raised.value)
     assert not directory.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Reports: returned as data, printed by the command line only
+# ---------------------------------------------------------------------------------------------
+
+
+def rendered(result) -> str:
+    """What the command line prints for ``result``."""
+    out = io.StringIO()
+    result.render(out)
+    return out.getvalue()
+
+
+def test_status_returns_the_report_and_prints_nothing(app_db, url, capsys):
+    init()
+    migrate(message="create user", rev_id="aaa111")
+    capsys.readouterr()
+
+    report = flask_migrate.status()
+
+    assert capsys.readouterr().out == ""
+    assert isinstance(report, dispatch.Result)
+    assert (report.exit_code, report.up_to_date, report.error) == (3, False, None)
+    [state] = report
+    assert (state.name, state.current, state.heads) == ("default", (), ("aaa111",))
+    assert [(step.revision, step.message, step.upgrade) for step in state.steps] == [
+        ("aaa111", "create user", True)]
+    assert "1 revision to apply" in rendered(report)
+
+    upgrade()
+    report = flask_migrate.status()
+    assert (report.exit_code, report.up_to_date, report[0].current) == (0, True, ("aaa111",))
+    assert "  status:  up to date" in rendered(report).splitlines()
+
+
+def test_upgrade_plan_returns_the_steps_runs_none_and_prints_nothing(app_db, url, capsys):
+    init()
+    migrate(message="create user", rev_id="aaa111")
+    capsys.readouterr()
+
+    plan = upgrade(plan=True)
+
+    assert capsys.readouterr().out == ""
+    assert versions(url) == set()  # nothing applied
+    assert (plan.upgrade, plan.exit_code, len(plan)) == (True, 0, 1)
+    assert [step.revision for step in plan[0].steps] == ["aaa111"]
+    assert rendered(plan).splitlines() == [
+        "Database default: 1 revision to apply, in order, from base (empty):",
+        "    + aaa111  create user",
+    ]
+    upgrade()
+    plan = downgrade(plan=True)
+    assert (plan.upgrade, [step.upgrade for step in plan[0].steps]) == (False, [False])
+    assert versions(url) == {"aaa111"}
+
+
+def test_doctor_returns_the_diagnosis_and_prints_nothing(app_db, capsys):
+    app, db, migration, directory = app_db
+    init()
+    capsys.readouterr()
+
+    diagnosis = flask_migrate.doctor()
+
+    assert capsys.readouterr().out == ""
+    assert isinstance(diagnosis, dispatch.Result)
+    assert (diagnosis.exit_code, diagnosis.error, diagnosis.problems) == (0, None, [])
+    assert dict(diagnosis.facts)["env.py"].startswith("thin")
+    assert "Nothing to do" in rendered(diagnosis)
+
+    (directory / "script.py.mako").unlink()
+    diagnosis = flask_migrate.doctor()  # findings are data: no exception
+    assert capsys.readouterr().out == ""
+    assert diagnosis.ids == ["script-missing"]
+    [finding] = diagnosis.findings
+    assert (finding.severity, finding.subject, finding.fixable) == ("error", "script.py.mako",
+                                                                     True)
+    assert "doctor --fix" in finding.remedy
+    assert diagnosis.exit_code == 1 and "doctor --fix" in diagnosis.error
+    assert diagnosis.repair is None
+
+
+def test_doctor_fix_returns_what_it_rewrote_and_prints_nothing(app_db, capsys):
+    app, db, migration, directory = app_db
+    init()
+    (directory / "env.py").write_text("")
+    capsys.readouterr()
+
+    diagnosis = flask_migrate.doctor(fix=True)
+
+    assert capsys.readouterr().out == ""
+    assert [finding.id for finding in diagnosis.findings] == ["env-empty"]  # as it was
+    assert diagnosis.remaining == [] and diagnosis.exit_code == 0
+    [rewrite] = diagnosis.repair.rewritten.files
+    assert rewrite.path == str(directory / "env.py")
+    assert Path(rewrite.backup).read_text() == ""
+    assert "+from flask_migrate.runtime import run_migrations" in rewrite.diff
+    assert "run_migrations" in (directory / "env.py").read_text()
+    text = rendered(diagnosis)
+    assert "Rewriting with the flask template:" in text and "Nothing left to do" in text
+
+
+def test_lint_returns_the_findings_and_prints_nothing(app_db, capsys):
+    init()
+    migrate(message="create user", rev_id="aaa111")
+    capsys.readouterr()
+
+    report = flask_migrate.lint()
+
+    assert capsys.readouterr().out == ""
+    assert isinstance(report, dispatch.Result)
+    assert (list(report), report.revisions, report.exit_code) == ([], 1, 0)
+    assert rendered(report) == "Checked 1 revision for sqlite: no findings.\n"
+
+
+def test_test_returns_the_report_and_prints_nothing(app_db, url, capsys):
+    init()
+    migrate(message="create user", rev_id="aaa111")
+    capsys.readouterr()
+
+    report = flask_migrate.test()
+
+    assert capsys.readouterr().out == ""
+    assert isinstance(report, dispatch.Result)
+    assert report.passed and report.exit_code == 0, report.lines()
+    assert [outcome.test for outcome in report][:2] == ["single head",
+                                                         "upgrade from base to head"]
+    assert rendered(report).splitlines()[-1] == f"all {len(report)} passed"
+    assert versions(url) == set()  # the application's database was not touched
+
+
+def test_list_templates_has_no_parameter_as_in_flask_migrate_41():
+    assert list(inspect.signature(flask_migrate.list_templates).parameters) == []
 
 
 # Parameter order of Flask-Migrate 4.1's API, which positional calls rely on.

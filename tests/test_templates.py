@@ -63,6 +63,17 @@ def test_list_templates(make_project, front):
     assert not project.migrations.exists(), str(result)
 
 
+def test_list_templates_takes_the_directory_option_of_every_command(make_project, front):
+    """-d is accepted (before or after the command name) and changes nothing: the API function
+    has no directory parameter for it to reach."""
+    project = make_project("single")
+    plain = project.ok("list-templates")
+    after = project.ok("list-templates", "-d", "elsewhere")
+    before = project.ok("-d", "elsewhere", "list-templates")
+    assert after.stdout == before.stdout == plain.stdout, str(after)
+    assert not (project.path / "elsewhere").exists()
+
+
 def test_init(make_project, front):
     """The files of a new folder, a thin env.py, and an init that refuses to overwrite."""
     project = make_project("single")
