@@ -3,13 +3,16 @@
 Every test that drives a command runs the real CLI in a subprocess, from a copy of one of the
 small applications in ``tests/apps/`` rooted at ``tmp_path``:
 
-- ``project`` (or ``make_project(name)``) copies ``tests/apps/<name>`` and gives it a SQLite
-  database file; ``project.run(front, *args)`` runs ``flask db ...`` (front ``"flask"``) or
+- ``project`` (or ``make_project(name)``) copies ``tests/apps/<name>`` (with the shared
+  ``tests/apps/manage.py`` where the app has none of its own) and gives it a SQLite database
+  file; ``project.run(front, *args)`` runs ``flask db ...`` (front ``"flask"``) or
   ``python manage.py db ...`` (front ``"script"``) and returns a :class:`Result`;
 - ``front`` is parametrized over ``("flask", "script")``, so a test that takes it runs once
   through each front-end; ``project.db(*args)`` uses the test's ``front``.
 
-Database servers (PostgreSQL, MariaDB) come from :mod:`tests.servers`.
+Database servers (PostgreSQL, MariaDB) come from :mod:`tests.servers`; the migrations folders of
+the guarantee tests from :mod:`tests.guarantee_helpers`; commands run in the background from
+:mod:`tests.processes`.
 """
 from __future__ import annotations
 
@@ -26,7 +29,10 @@ from typing import Any, Iterable
 import pytest
 import sqlalchemy as sa
 
-pytest_plugins = ["tests.servers"]
+# Fixtures of the helper modules, for every test module without importing them one by one.
+pytest_plugins = [
+    "tests.servers", "tests.guarantee_helpers", "tests.multidb_helpers", "tests.processes",
+]
 
 APPS = Path(__file__).parent / "apps"
 FRONTS = ("flask", "script")
@@ -46,13 +52,22 @@ _SLOW_MODULES = frozenset({
 })
 #: Tests run once per row of a long table of cases (the error catalog): slow.
 _SLOW_TESTS = frozenset({"test_mistake_sqlite", "test_mistake_postgresql"})
+#: Single cases of the fast tier's slowest tests, where a faster case covers the same ground:
+#: the graph memo of a multi-database folder (the graph and its memo are the same as the
+#: single-database case's; only env.py differs, and test_multidb covers that), the async
+#: multi-database template (test_aioflask is the async case, test_multidb the several
+#: databases).
+_SLOW_CASES = frozenset({
+    "test_reading_commands_from_the_memo[flask-multidb]",
+    "test_aioflask_multidb[flask]",
+})
 
 
 def _slow(item: pytest.Item) -> bool:
     module = item.module.__name__.rpartition(".")[2] if item.module else ""
     if module in _SLOW_MODULES or set(getattr(item, "fixturenames", ())) & _SERVER_FIXTURES:
         return True
-    if getattr(item, "originalname", item.name) in _SLOW_TESTS:
+    if getattr(item, "originalname", item.name) in _SLOW_TESTS or item.name in _SLOW_CASES:
         return True
     params = getattr(getattr(item, "callspec", None), "params", {})
     # A server asked for by a parameter (request.getfixturevalue), and the second front-end:
@@ -206,8 +221,16 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def _copy_app(name: str, destination: Path) -> None:
+#: The manage.py of the applications that have none of their own (all but ``factory``).
+MANAGE_PY = APPS / "manage.py"
+
+
+def copy_app(name: str, destination: Path) -> None:
+    """Copy ``tests/apps/<name>`` to ``destination``, with :data:`MANAGE_PY` unless the
+    application has a manage.py of its own: either way ``python manage.py db`` runs there."""
     shutil.copytree(APPS / name, destination, ignore=shutil.ignore_patterns("__pycache__"))
+    if not (destination / "manage.py").exists():
+        shutil.copy(MANAGE_PY, destination / "manage.py")
 
 
 @pytest.fixture(params=FRONTS)
@@ -228,7 +251,7 @@ def make_project(tmp_path: Path, request: pytest.FixtureRequest):
 
     def make(app: str = "single", **env: str) -> Project:
         path = tmp_path / f"{app}-{next(counter)}"
-        _copy_app(app, path)
+        copy_app(app, path)
         defaults = {
             "FLASK_APP": "app.py" if app != "factory" else "app:create_app",
             "DATABASE_URL": sqlite_url(path / "app.db"),

@@ -5,9 +5,10 @@ The guarantee tests use ``tests/apps/guarded``, an application whose schema come
 revision files: :func:`write_revision` writes them with exactly the operations a scenario needs
 (a failure halfway, a sleep, an ``autocommit_block()``), so that nothing depends on what
 autogenerate happens to produce.  The migrations folder itself is made once per session by the
-real ``flask db init`` (the ``migrations_folder`` fixture, which a test module imports), or is
-one of every generation of the original Flask-Migrate (``any_migrations_folder``, over
-:data:`FOLDER_KINDS`), then copied into each test's project by :func:`guarded_project`.
+real ``flask db init`` (the ``migrations_folder`` fixture), or is one of every generation of
+the original Flask-Migrate (``any_migrations_folder``, over :data:`FOLDER_KINDS`), then copied
+into each test's project by :func:`guarded_project`.  tests/conftest.py loads this module as a
+plugin: its fixtures are there for every test module, unimported.
 """
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ from typing import Any, Sequence
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import APPS, VERSION_TABLES, Project, Result, sqlite_url, tables, versions
+from tests.conftest import (
+    VERSION_TABLES, Project, Result, copy_app, sqlite_url, tables, versions,
+)
 from tests.folders import GENERATIONS, SINGLE, install
 from tests.workflow_helpers import error_lines
 
@@ -133,11 +136,19 @@ def fail_when(variable: str, value: str) -> str:
     return f'if os.environ.get("{variable}") == "{value}":\n    op.execute("THIS IS NOT SQL")'
 
 
+def pause_when(variable: str, then: str = "time.sleep(120)") -> str:
+    """Lines that, when ``$variable`` is set, create the file ``$MARKER`` and run ``then`` (a
+    line of Python): a test waits for the file (:meth:`tests.processes.Run.wait_for`), then
+    stops the run in the middle of the revision."""
+    return (f'if os.environ.get("{variable}"):\n'
+            f'    open(os.environ["MARKER"], "w").close()\n    {then}')
+
+
 @pytest.fixture(scope="session")
 def stock_migrations_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrations folder made by ``flask db init`` for the guarded app, once per session."""
     path = tmp_path_factory.mktemp("guarded-init")
-    shutil.copytree(APPS / "guarded", path / "app")
+    copy_app("guarded", path / "app")
     project = Project(
         path / "app", "guarded",
         {"FLASK_APP": "app.py", "DATABASE_URL": sqlite_url(path / "unused.db"),

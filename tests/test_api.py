@@ -149,8 +149,11 @@ def test_command_name(tmp_path):
     assert result.exit_code == 0, result.output
     for name in ("upgrade", "downgrade", "migrate", "init"):
         assert name in result.output
+    # The commands run under the new name: list-templates lists the stock templates.
     listed = runner.invoke(args=["database", "list-templates"])
     assert listed.exit_code == 0, listed.output
+    assert "flask-multidb" in listed.output and "aioflask" in listed.output, listed.output
+    assert runner.invoke(args=["db", "list-templates"]).exit_code != 0
 
 
 # ---------------------------------------------------------------------------------------------

@@ -37,10 +37,6 @@ from tests.guarantee_helpers import (
     database_url,
     guarded_project,
     kinds_and,
-    any_migrations_folder,  # noqa: F401  (a fixture)
-    folder_kind,  # noqa: F401  (a fixture)
-    migrations_folder,  # noqa: F401  (a fixture)
-    stock_migrations_folder,  # noqa: F401  (a fixture)
     progress_lines,
     run_python,
     scalars,
@@ -48,7 +44,7 @@ from tests.guarantee_helpers import (
     version_table,
     write_revision,
 )
-from tests.workflow_helpers import add_to_env_py, assert_clean_failure
+from tests.workflow_helpers import GAVE_UP_AFTER_1_S, add_to_env_py, assert_clean_failure
 
 RUNS = 8
 REVISIONS = 10
@@ -211,7 +207,7 @@ def test_waiting_for_the_lock_is_bounded(
     one_second = {"FLASK_MIGRATE_LOCK_TIMEOUT": "1"}
     with holding_the_lock(holder, url, version_table(folder_kind)):
         result = project.run("script", "upgrade", env=one_second)
-        assert_clean_failure(result, 1, "FLASK_MIGRATE_LOCK_TIMEOUT", "gave up after waiting 1 s")
+        assert_clean_failure(result, 1, "FLASK_MIGRATE_LOCK_TIMEOUT", GAVE_UP_AFTER_1_S)
         assert state(url) == ({"t1"}, {"r1"}), str(result)
         # A command that only reads takes no lock.
         current = project.run("flask", "current", env=one_second)
@@ -250,7 +246,7 @@ def test_lock_timeout_from_the_application(make_project, any_migrations_folder):
     write_revision(project, "r1", None, create_table("t1"))
     with holding_the_lock("sqlite-writer", project.url):
         result = project.run("flask", "upgrade")
-        assert_clean_failure(result, 1, "gave up after waiting 1 s")
+        assert_clean_failure(result, 1, GAVE_UP_AFTER_1_S)
     result = project.run("flask", "upgrade")
     assert result.returncode == 0, str(result)
     assert state(project.url) == ({"t1"}, {"r1"}), str(result)

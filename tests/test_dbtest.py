@@ -18,31 +18,8 @@ import sqlalchemy as sa
 
 from tests.conftest import Project, Result, tables
 from tests.folders import install
-from tests.guarantee_helpers import migrations_folder, stock_migrations_folder, write_revision
-
-__all__ = ["migrations_folder", "stock_migrations_folder"]  # fixtures, imported for pytest
-
-CUSTOMER = '''
-op.create_table(
-    "customer", sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("name", sa.String(64), nullable=False),
-)
-op.create_index("ix_customer_name", "customer", ["name"])
-'''
-ORDERS = '''
-op.create_table(
-    "orders", sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("customer_id", sa.Integer, sa.ForeignKey("customer.id")),
-)
-'''
-ADD_TOTAL = '''
-with op.batch_alter_table("orders") as batch_op:
-    batch_op.add_column(sa.Column("total", sa.Integer))
-'''
-DROP_TOTAL = '''
-with op.batch_alter_table("orders") as batch_op:
-    batch_op.drop_column("total")
-'''
+from tests.customers import ADD_TOTAL, CUSTOMER, DROP_TOTAL, ORDERS
+from tests.guarantee_helpers import write_revision
 
 
 def customers_project(

@@ -15,10 +15,9 @@ import sqlalchemy as sa
 import flask_migrate
 from flask_migrate import compat, folder
 from tests.conftest import STACK, Result, sqlite_url, tables, versions
-from tests.test_legacy import (
-    MULTI, REPOS, SINGLE, V2, error_lines, legacy_project, snapshot, urls_of,
-)
-from tests.test_multidb import read_revision
+from tests.legacy_helpers import MULTI, REPOS, SINGLE, legacy_project, snapshot, urls_of
+from tests.multidb_helpers import V2, read_revision
+from tests.workflow_helpers import error_lines
 
 TEMPLATES = Path(flask_migrate.__file__).parent / "templates"
 

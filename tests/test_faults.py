@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import signal
-import subprocess
-import time
 from typing import Callable, Iterator
 
 import pytest
@@ -38,14 +35,14 @@ from tests.guarantee_helpers import (
     error_line,
     execute,
     guarded_project,
-    migrations_folder,  # noqa: F401  (a fixture)
+    pause_when,
     progress_lines,
     run_python,
     scalars,
     state,
-    stock_migrations_folder,  # noqa: F401  (a fixture)
     write_revision,
 )
+from tests.processes import wait_until
 from tests.servers import PostgresServer
 
 #: The length of the history, and the revision that takes its time (the run is stopped there).
@@ -70,11 +67,7 @@ def long_history(project: Project, sleep: str, slow_ddl: bool = True) -> None:
         body = [create_table(table(number))]
         if number == SLOW:
             body = body if slow_ddl else []
-            body.append(f"""
-                if os.environ.get("{SLOW_VAR}"):
-                    open(os.environ["MARKER"], "w").close()
-                    {sleep}
-            """)
+            body.append(pause_when(SLOW_VAR, sleep))
         previous = name(number - 1) if number > 1 else None
         write_revision(project, name(number), previous, body, f'op.drop_table("{table(number)}")')
 
@@ -88,70 +81,6 @@ def assert_at_boundary(url: str, created: Callable[[int], bool] = lambda number:
     expected = {table(number) for number in range(1, at + 1) if created(number)}
     assert tables == expected, f"at {name(at)}: {sorted(tables ^ expected)} differ"
     return at
-
-
-def poll(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
-class Run:
-    """A command line running in a process group of its own, its output going to files."""
-
-    def __init__(self, project: Project, front: str, *args: str, env: dict[str, str]) -> None:
-        self.command = project.command(front, *args)
-        self.stdout_path = project.path / f"run-{front}.stdout"
-        self.stderr_path = project.path / f"run-{front}.stderr"
-        with open(self.stdout_path, "w") as stdout, open(self.stderr_path, "w") as stderr:
-            self.process = subprocess.Popen(
-                self.command, cwd=project.path, env=project.environment(env),
-                stdout=stdout, stderr=stderr, start_new_session=True,
-            )
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text()
-
-    def wait_for(self, condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
-        """Poll ``condition`` while the process runs."""
-        deadline = time.monotonic() + timeout
-        while not condition():
-            assert self.process.poll() is None, f"ended before {what}\n{self.result()}"
-            assert time.monotonic() < deadline, f"timed out waiting for {what}\n{self.stderr()}"
-            time.sleep(0.05)
-
-    def kill(self) -> None:
-        """SIGKILL to the whole process group, as the kernel's OOM killer or ``docker kill``
-        would: nothing of the run's own gets to run."""
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-    def result(self, timeout: float = 60) -> Result:
-        self.process.wait(timeout=timeout)
-        return Result(
-            self.command, self.process.returncode, self.stdout_path.read_text(), self.stderr()
-        )
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=30)
-
-
-@pytest.fixture
-def runs():
-    """Start :class:`Run` objects; any still running at the end of the test are killed."""
-    started: list[Run] = []
-
-    def start(*args, **kwargs) -> Run:
-        run = Run(*args, **kwargs)
-        started.append(run)
-        return run
-
-    yield start
-    for run in started:
-        run.stop()
 
 
 def assert_next_run_completes(
@@ -188,7 +117,7 @@ def lock_held(backend: str, url: str) -> bool:
 def assert_lock_free(backend: str, url: str) -> None:
     """Nobody holds the migration lock, once a server has seen the killed client's connection
     close (which takes it a moment); a process's flock() goes with it."""
-    poll(lambda: not lock_held(backend, url), "the migration lock to be released", 10)
+    wait_until(lambda: not lock_held(backend, url), "the migration lock to be released", 10)
 
 
 def database(url: str) -> str:

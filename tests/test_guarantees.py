@@ -22,10 +22,7 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -42,10 +39,7 @@ from tests.guarantee_helpers import (
     guarded_project,
     kinds_and,
     kinds_with_fronts,
-    any_migrations_folder,  # noqa: F401  (a fixture)
-    folder_kind,  # noqa: F401  (a fixture)
-    migrations_folder,  # noqa: F401  (a fixture)
-    stock_migrations_folder,  # noqa: F401  (a fixture)
+    pause_when,
     progress_lines,
     run_python,
     scalars,
@@ -464,7 +458,7 @@ def test_ctrl_c_during_an_upgrade_rolls_back_and_says_so(
 @pytest.mark.parametrize("folder_kind", SERVER_FOLDER_KINDS)
 @pytest.mark.parametrize("backend, front", [("sqlite", "flask"), ("postgresql", "script")])
 def test_sigterm_during_an_upgrade_rolls_back_and_says_so(
-    make_project, any_migrations_folder, request, backend, front, tmp_path
+    make_project, any_migrations_folder, request, runs, backend, front, tmp_path
 ):
     """A container being stopped: SIGTERM in the middle of a revision rolls it back, releases
     the lock, prints one line and exits 143; the next upgrade completes."""
@@ -474,29 +468,14 @@ def test_sigterm_during_an_upgrade_rolls_back_and_says_so(
         MARKER=str(marker),
     )
     write_revision(project, "r1", None, create_table("t1"))
-    write_revision(project, "r2", "r1", [create_table("t2"), """
-        if os.environ.get("SLOW"):
-            open(os.environ["MARKER"], "w").close()
-            time.sleep(60)
-    """])
-    url = project.url
-    command = project.command(front, "upgrade")
-    process = subprocess.Popen(
-        command, cwd=project.path, env=project.environment({"SLOW": "1"}),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    write_revision(
+        project, "r2", "r1", [create_table("t2"), pause_when("SLOW", "time.sleep(60)")]
     )
-    try:
-        deadline = time.monotonic() + 60
-        while not marker.exists():
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "r2 never started"
-            time.sleep(0.05)
-        process.send_signal(signal.SIGTERM)
-        stdout, stderr = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    result = Result(command, process.returncode, stdout, stderr)
+    url = project.url
+    run = runs(project, front, "upgrade", env={"SLOW": "1"})
+    run.wait_for(marker.exists, "r2 to start")
+    run.send_signal(signal.SIGTERM)
+    result = run.result()
     assert result.returncode == 143, str(result)
     assert "Traceback" not in result.stderr, str(result)
     assert error_line(result).startswith("Error: terminated (SIGTERM)"), str(result)

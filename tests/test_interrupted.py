@@ -12,8 +12,6 @@ statement (a marker file says when), on a real server.
 """
 from __future__ import annotations
 
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -25,38 +23,32 @@ from tests.guarantee_helpers import (
     execute,
     guarded_project,
     interrupted,
+    pause_when,
     state,
-    stock_migrations_folder,  # noqa: F401  (a fixture)
-    migrations_folder,  # noqa: F401  (a fixture)
     write_revision,
 )
+from tests.processes import Run
 
-SLEEP = """
-if os.environ.get("SLOW"):
-    open(os.environ["MARKER"], "w").close()
-    time.sleep(120)
-"""
+SLEEP = pause_when("SLOW")
+
+
+def paused_project(make_project, migrations_folder, url: str, marker: Path) -> Project:
+    """A guarded project on ``url`` whose :data:`SLEEP` creates ``marker``; the run after the
+    kill waits a few seconds for the lock (there must be none left to wait for)."""
+    return guarded_project(
+        make_project, migrations_folder, url, MARKER=str(marker), FLASK_MIGRATE_LOCK_TIMEOUT="5"
+    )
 
 
 def killed_in_the_middle(project: Project, front: str, marker: Path) -> Result:
     """Start ``db upgrade`` with SLOW set, SIGKILL it once the slow revision has started."""
-    command = project.command(front, "upgrade")
-    process = subprocess.Popen(
-        command, cwd=project.path, env=project.environment({"SLOW": "1"}),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    run = Run(project, front, "upgrade", env={"SLOW": "1"})
     try:
-        deadline = time.monotonic() + 60
-        while not marker.exists():
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "the slow revision never started"
-            time.sleep(0.05)
-        process.kill()
-        stdout, stderr = process.communicate(timeout=30)
+        run.wait_for(marker.exists, "the slow revision to start")
+        run.kill()
+        return run.result()
     finally:
-        if process.poll() is None:
-            process.kill()
-    return Result(command, process.returncode, stdout, stderr)
+        run.stop()
 
 
 def assert_refused(result: Result, revision: str, current: str) -> None:
@@ -74,10 +66,7 @@ def test_mariadb_revision_killed_after_its_first_ddl(
     make_project, migrations_folder, mariadb_url, tmp_path, front
 ):
     marker = tmp_path / "r2-started"
-    project = guarded_project(
-        make_project, migrations_folder, mariadb_url, MARKER=str(marker),
-        FLASK_MIGRATE_LOCK_TIMEOUT="5",
-    )
+    project = paused_project(make_project, migrations_folder, mariadb_url, marker)
     write_revision(project, "r1", None, create_table("t1"))
     write_revision(project, "r2", "r1", [create_table("t2"), SLEEP, create_table("t2b")])
     write_revision(project, "r3", "r2", create_table("t3"))
@@ -116,10 +105,7 @@ def test_mariadb_revision_killed_before_any_ddl_is_simply_run_again(
 ):
     """Nothing of the revision was committed: no record survives, the next run completes."""
     marker = tmp_path / "r2-started"
-    project = guarded_project(
-        make_project, migrations_folder, mariadb_url, MARKER=str(marker),
-        FLASK_MIGRATE_LOCK_TIMEOUT="5",
-    )
+    project = paused_project(make_project, migrations_folder, mariadb_url, marker)
     write_revision(project, "r1", None, create_table("t1"))
     write_revision(project, "r2", "r1", [SLEEP, create_table("t2")])
     url = mariadb_url
@@ -140,10 +126,7 @@ def test_postgresql_autocommit_block_killed_half_way(
 ):
     """The block committed the revision's first table; the kill lands inside the block."""
     marker = tmp_path / "r2-started"
-    project = guarded_project(
-        make_project, migrations_folder, postgresql_url, MARKER=str(marker),
-        FLASK_MIGRATE_LOCK_TIMEOUT="5",
-    )
+    project = paused_project(make_project, migrations_folder, postgresql_url, marker)
     write_revision(project, "r1", None, create_table("t1"))
     write_revision(project, "r2", "r1", [create_table("t2"), """
         with op.get_context().autocommit_block():

@@ -8,44 +8,16 @@ and once more on three real PostgreSQL databases.
 """
 from __future__ import annotations
 
-import ast
-import secrets
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 import flask_migrate
 from tests.conftest import Project, Result, columns, sqlite_url, tables, versions
 from tests.folders import MULTIDB, install
+from tests.multidb_helpers import NEW_COLUMNS, TABLES, URL_VARIABLES, V2, read_revision
 
 TEMPLATES = Path(flask_migrate.__file__).parent / "templates"
-
-#: Database name ("" is the default database) -> its model's table, in tests/apps/multidb.
-TABLES = {"": "setting", "users": "account", "logs": "event"}
-#: Database name -> the column MODEL_VERSION=2 adds to its table.
-NEW_COLUMNS = {"": "value", "users": "email", "logs": "level"}
-#: Database name -> the environment variable holding its URL.
-URL_VARIABLES = {"": "DATABASE_URL", "users": "USERS_URL", "logs": "LOGS_URL"}
-V2 = {"MODEL_VERSION": "2"}
-
-
-def read_revision(path: Path) -> tuple[str, str | None, dict[str, str]]:
-    """``(revision, down_revision, {function name: its source})`` of a revision file."""
-    text = path.read_text(encoding="utf-8")
-    tree = ast.parse(text)
-    identifiers: dict[str, str | None] = {}
-    functions: dict[str, str] = {}
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
-            if isinstance(node.value, ast.Constant):
-                identifiers[node.targets[0].id] = node.value.value
-        elif isinstance(node, ast.FunctionDef):
-            functions[node.name] = ast.get_source_segment(text, node) or ""
-    revision = identifiers["revision"]
-    assert isinstance(revision, str), text
-    return revision, identifiers.get("down_revision"), functions
-
 
 def body_has_operations(source: str) -> bool:
     """Whether a function's source calls any ``op.``/``batch_op.`` operation."""
@@ -174,20 +146,6 @@ def test_multidb_scenario_on_older_flask_migrate_folders(make_project, kind, fro
     results = run_central_scenario(project, urls_of(project), kind)
     for result in results:
         assert "Traceback" not in result.output, str(result)
-
-
-@pytest.fixture
-def three_postgresql_databases(postgresql_server) -> Iterator[dict[str, str]]:
-    """Database name -> URL of a new, empty PostgreSQL database, for the three databases."""
-    created = {}
-    try:
-        for name in TABLES:
-            dbname = f"t_multidb_{name or 'default'}_{secrets.token_hex(4)}"
-            created[dbname] = postgresql_server.create_database(dbname)
-        yield dict(zip(TABLES, created.values()))
-    finally:
-        for dbname in created:
-            postgresql_server.drop_database(dbname)
 
 
 # The database side is what PostgreSQL adds; the front-ends are covered on SQLite above.

@@ -14,11 +14,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import APPS, Project, sqlite_url
-from tests.guarantee_helpers import migrations_folder, stock_migrations_folder, write_revision
-from tests.test_dbtest import ADD_TOTAL, CUSTOMER, DROP_TOTAL, ORDERS
+from tests.customers import ADD_TOTAL, CUSTOMER, DROP_TOTAL, ORDERS
+from tests.guarantee_helpers import write_revision
 
 pytest_plugins = ["pytester"]
-__all__ = ["migrations_folder", "stock_migrations_folder"]  # fixtures, imported for pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = ("-p", "no:flask_migrate", "-p", "flask_migrate.pytest_plugin")

@@ -12,7 +12,7 @@ import pytest
 
 import flask_migrate
 from tests.conftest import Project, Result, sqlite_url, tables, versions
-from tests.test_multidb import TABLES, URL_VARIABLES, read_revision
+from tests.multidb_helpers import TABLES, URL_VARIABLES, read_revision
 
 TEMPLATES = Path(flask_migrate.__file__).parent / "templates"
 STOCK = ("flask", "flask-multidb", "aioflask", "aioflask-multidb")

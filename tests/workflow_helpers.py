@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,13 +85,23 @@ def error_lines(result: Result) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.startswith("Error:")]
 
 
-def assert_clean_failure(result: Result, status: int, *words: str) -> None:
-    """``result`` failed with ``status``, one ``Error:`` line naming ``words``, no traceback."""
+#: What a run says when it gave up waiting for a lock, with the tests' lock timeout of 1 s.  The
+#: message gives the time the run waited, rounded: on a loaded machine that may be more than the
+#: timeout, never less, so any whole number of seconds from 1 on is right.
+GAVE_UP_AFTER_1_S = re.compile(r"gave up after waiting [1-9]\d* s\b", re.IGNORECASE)
+
+
+def assert_clean_failure(result: Result, status: int, *words: str | re.Pattern[str]) -> None:
+    """``result`` failed with ``status``, one ``Error:`` line naming ``words`` (a pattern is
+    searched for), no traceback."""
     assert result.returncode == status, str(result)
     errors = error_lines(result)
     assert len(errors) == 1, str(result)
     for word in words:
-        assert word.lower() in errors[0].lower(), str(result)
+        if isinstance(word, re.Pattern):
+            assert word.search(errors[0]), f"{word.pattern!r} missing\n{result}"
+        else:
+            assert word.lower() in errors[0].lower(), str(result)
     assert "Traceback" not in result.output, str(result)
 
 
