@@ -288,6 +288,10 @@ time.sleep(60)
 '''
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupted(project: Project, env: dict[str, str]) -> tuple[int, str, str]:
     """Run ``flask db test``, press Ctrl-C (SIGINT) once revision d4's upgrade is running, and
     return its exit status, stdout and stderr."""
@@ -296,6 +300,9 @@ def _interrupted(project: Project, env: dict[str, str]) -> tuple[int, str, str]:
         project.command("flask", "test"), cwd=project.path,
         env=project.environment({**env, "FM_STARTED": str(started)}),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # As at a terminal: scripts/test runs the suite as a background job, whose children
+        # inherit an ignored SIGINT (and Python then installs no handler of its own).
+        preexec_fn=_default_sigint,
     )
     try:
         deadline = time.monotonic() + 60
