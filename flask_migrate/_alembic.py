@@ -16,7 +16,9 @@ Alembic (1.19 and 1.20 are tested) documents no way to:
   the revision files in Alembic's own order when the memo is written
   (:func:`load_revision_files`), and keep a revision map once built
   (:func:`revision_map_state`, :func:`revision_map_from_state`): building one costs time
-  quadratic in the number of revisions.
+  quadratic in the number of revisions;
+- list the revisions ``current`` prints in time linear in the number of revisions, where
+  Alembic's ``get_all_current`` takes time quadratic in it (:func:`serve_all_current`).
 
 When Alembic changes one of these, this module is the one to mend.  Nothing else in the
 package touches a name of Alembic's that starts with an underscore.
@@ -210,3 +212,36 @@ def revision_map_from_state(state: dict[str, object]) -> RevisionMap:
 def version_locations(script: ScriptDirectory) -> list[str]:
     """The folders Alembic reads revision files from, as configured (first: the default)."""
     return [str(location) for location in script._version_locations]
+
+
+def serve_all_current(script: ScriptDirectory) -> None:
+    """Make ``script.get_all_current`` (what ``current`` prints) linear in the revisions.
+
+    ``RevisionMap._get_all_current`` takes the database's revisions with all their ancestors
+    (dependencies too) and keeps those of which none of the others is a descendant, by walking
+    all the descendants of each: 12 million steps, five seconds, at 5000 linear revisions.  As
+    the set holds every ancestor of its members, a revision has a descendant in it exactly when
+    it has a child in it (a revision naming it in ``down_revision``, which is what Alembic's
+    walk follows), so one look at each revision's children is enough.  The result is the same
+    set, built with the same operations from the same objects, so it is even listed in the
+    same order.  Alembic's ``command.current`` calls the method of the ``ScriptDirectory`` it
+    made, and offers no other way in: the method is replaced on that one object.
+    """
+
+    def get_all_current(id_: tuple[str, ...]) -> set[Any]:
+        revision_map = script.revision_map
+        with script._catch_revision_errors():
+            top: set[Any] = set(revision_map.get_revisions(id_))
+            top.update(revision_map._get_ancestor_nodes(list(top), include_dependencies=True))
+            # The rest is RevisionMap._filter_into_branch_heads(top), without its walks.  Which
+            # revisions it drops does not depend on the order it drops them in; a child is
+            # looked for in the whole set, as it may have been dropped already.
+            targets = set(top)
+            by_id = revision_map._revision_map
+            for revision in list(targets):
+                assert revision
+                if any(by_id[child] in top for child in revision.nextrev):
+                    targets.discard(revision)
+            return targets
+
+    script.get_all_current = get_all_current  # type: ignore[method-assign]

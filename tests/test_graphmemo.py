@@ -9,11 +9,21 @@ point leads to from a set, in an order that changes from one process to the next
 from __future__ import annotations
 
 import difflib
+import os
+import pickle
+import random
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
+from alembic.script.revision import Revision, RevisionMap
+from alembic.util import CommandError
+
+from flask_migrate import _alembic
+from flask_migrate.runtime import graphmemo
 
 from tests.conftest import Project
+from tests.folders import install
 from tests.guarantee_helpers import write_revision
 
 MEMO = ("versions", "__pycache__", "flask_migrate_graph.pickle")
@@ -60,9 +70,14 @@ def revise(project: Project, revision: str, down: str | tuple[str, ...] | None,
     return path
 
 
-def make(make_project, app: str) -> Project:
+def make(make_project, app: str, kind: str = "stock") -> Project:
+    """A project with :data:`GRAPH`, its database at c1 and x; ``kind`` is the folder's
+    generation (tests/folders.py) when it is not the one ``init`` writes."""
     project = make_project(app, PYTHONHASHSEED="0")
-    project.ok("init", *(("--multidb",) if app == "multidb" else ()))
+    if kind == "stock":
+        project.ok("init", *(("--multidb",) if app == "multidb" else ()))
+    else:
+        install(kind, project.migrations)
     for revision, down, labels, depends in GRAPH:
         revise(project, revision, down, labels, depends)
     project.ok("upgrade", "c1")
@@ -85,6 +100,8 @@ def comparable(args: tuple[str, ...], stdout: str) -> str:
     in two runs without any memo."""
     if args[0] != "current":
         return stdout
+    if "-v" not in args:
+        return "\n".join(sorted(stdout.splitlines()))
     sections = []
     for section in stdout.split("Current revision(s) for "):
         header, *revisions = section.split("\nRev: ")
@@ -165,3 +182,140 @@ def test_a_damaged_or_unwritable_memo_means_the_normal_path(make_project, front:
     for _ in range(2):
         result = project.ok("heads", "-v")
         assert result.stdout == expected and imports(result)
+
+
+def rewrite_memo(project: Project, **changes: object) -> None:
+    """Change what the memo says: ``made``, ``identity``, or ``digest_of`` (a file whose
+    recorded content hash becomes wrong)."""
+    data = pickle.loads(memo(project).read_bytes())
+    if "digest_of" in changes:
+        [name] = [name for name in data["files"] if name.endswith(os.sep + changes["digest_of"])]
+        data["files"][name][4] = "0" * 64
+    for key in ("made", "identity"):
+        if key in changes:
+            data[key] = changes[key]
+    memo(project).write_bytes(pickle.dumps(data))
+
+
+def test_a_file_is_trusted_by_its_status_unless_it_changed_near_the_memo(make_project, front):
+    """A file with the size, times and inode the memo recorded, changed more than RACY_SECONDS
+    before the memo was made, is not read again; one whose status changed, or that changed too
+    close to the memo, is hashed again.  Shown with a memo that records a wrong hash: what is
+    trusted by its status keeps the shortcut, what is hashed loses it."""
+    project = make(make_project, "single")
+    expected = project.ok("heads", "-v").stdout  # the memo is written
+    versions = project.migrations / "versions"
+    newest = max(path.stat().st_ctime_ns for path in versions.glob("*.py"))
+    racy = graphmemo.RACY_SECONDS * 1_000_000_000
+
+    # Trusted by its status: the wrong hash is never compared.
+    rewrite_memo(project, digest_of="d_.py", made=newest + racy + 1_000_000_000)
+    result = project.ok("heads", "-v")
+    assert result.stdout == expected and imports(result) == [], str(result)
+
+    # Its ctime changes (the content and the mtime do not): hashed, found different from the
+    # memo's hash, read again; the memo written again says the right hash.
+    path = versions / "d_.py"
+    before = path.stat()
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_ctime_ns != before.st_ctime_ns
+    result = project.ok("heads", "-v")
+    assert result.stdout == expected and imports(result), str(result)
+    result = project.ok("heads", "-v")
+    assert result.stdout == expected and imports(result) == [], str(result)
+
+    # The same status, but changed within RACY_SECONDS of the memo: hashed at every read.
+    rewrite_memo(project, digest_of="d_.py", made=path.stat().st_ctime_ns + racy // 2)
+    result = project.ok("heads", "-v")
+    assert result.stdout == expected and imports(result), str(result)
+
+    # A memo made by another Alembic: not used.
+    project.ok("heads", "-v")
+    identity = pickle.loads(memo(project).read_bytes())["identity"]
+    rewrite_memo(project, identity=[*identity[:2], "0.0.1", *identity[3:]])
+    result = project.ok("heads", "-v")
+    assert result.stdout == expected and imports(result), str(result)
+    assert imports(project.ok("heads", "-v")) == []
+
+
+# -- current ------------------------------------------------------------------------------------
+
+#: (what to upgrade to from the state :func:`make` leaves, at c1 and x; the revisions
+#: ``current`` lists).  c2 depends on c1 without descending from it: Alembic lists c1 beside
+#: c2, as the last revision of its branch the database has.
+CURRENT_STATES: list[tuple[tuple[str, ...], list[str]]] = [
+    ((), ["c1", "x"]),
+    (("c2",), ["c1", "c2", "x"]),
+    (("heads",), ["d", "x"]),
+]
+
+
+def listed(stdout: str) -> list[list[str]]:
+    """The revisions of each "Current revision(s) for ..." section of ``current -v``, sorted."""
+    return [
+        sorted(line.split()[1] for line in section.splitlines() if line.startswith("Rev: "))
+        for section in stdout.split("Current revision(s) for ")[1:]
+    ]
+
+
+@pytest.mark.parametrize("app, kind", [
+    ("single", "stock"), ("multidb", "stock"), ("single", "fm1"), ("multidb", "fm4-multidb"),
+])
+def test_current_from_the_memo(make_project, front: str, app: str, kind: str) -> None:
+    """``current`` on branched, merged and dependent histories, with folders of this
+    Flask-Migrate and of old ones (their env.py, not ours): the same output with the memo as
+    without, and the revisions Alembic lists."""
+    project = make(make_project, app, kind)
+    databases = 3 if app == "multidb" else 1
+    for upgrade, expected in CURRENT_STATES:
+        if upgrade:
+            project.ok("upgrade", *upgrade)
+        for args in (("current",), ("current", "-v")):
+            cold_and_warm(project, *args)
+        result = project.ok("current", "-v")
+        assert listed(result.stdout) == [expected] * databases, str(result)
+        assert imports(result) == []
+
+
+def _random_history(rng: random.Random) -> list[Revision]:
+    """Up to 40 revisions: several roots, branch points, merges, dependencies."""
+    revisions: list[Revision] = []
+    for number in range(rng.randint(1, 40)):
+        earlier = [revision.revision for revision in revisions]
+        parents = rng.sample(earlier, min(len(earlier), rng.choice([0, 1, 1, 1, 1, 2, 3])))
+        others = [name for name in earlier if name not in parents]
+        depends = rng.sample(others, min(len(others), rng.choice([0, 0, 0, 1, 2])))
+        revisions.append(Revision(
+            f"r{number}",
+            parents[0] if len(parents) == 1 else (tuple(parents) or None),
+            dependencies=tuple(depends) or None,
+        ))
+    return revisions
+
+
+def test_current_lists_what_alembic_lists(tmp_path: Path) -> None:
+    """What ``current`` prints with :func:`flask_migrate._alembic.serve_all_current` is what
+    Alembic's own ``get_all_current`` gives: the same revisions, in the same order (the
+    order of a set, the same for the same objects), and the same error for an unknown one."""
+    rng = random.Random(13)
+    for _ in range(300):
+        revisions = _random_history(rng)
+        script = ScriptDirectory(str(tmp_path))
+        script.revision_map = RevisionMap(lambda: iter(revisions))
+        names = [revision.revision for revision in revisions]
+        cases = [tuple(rng.sample(names, min(len(names), rng.randint(1, 3))))
+                 for _ in range(5)]
+        cases += [(), ("nonesuch",), (names[0], "nonesuch")]
+
+        def answers() -> list[object]:
+            found: list[object] = []
+            for ids in cases:
+                try:
+                    found.append([revision.revision for revision in script.get_all_current(ids)])
+                except CommandError as error:
+                    found.append(str(error))
+            return found
+
+        alembic_own = answers()
+        _alembic.serve_all_current(script)
+        assert answers() == alembic_own, [revision.__dict__ for revision in revisions]
