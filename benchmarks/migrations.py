@@ -760,22 +760,7 @@ class Bench:
     def bootstrap(self, project: Project, dbs: Databases) -> Result:
         result = Result("bootstrap", dbs.name, project.n, floor="floor", tool="tool",
                         runs={program.label: [] for program in BOOTSTRAP})
-        for counted, order in self._rounds(BOOTSTRAP):
-            shown = []
-            for program in order:
-                url = dbs.fresh()
-                try:
-                    run = self._run(program, project, dbs, url)
-                    dbs.check(url, project)
-                finally:
-                    dbs.drop(url)
-                if counted:
-                    result.runs[program.label].append(run)
-                shown.append(f"{program.label} {run.wall:.2f}s")
-            if counted:
-                result.load.append(os.getloadavg()[0])
-            self.log(f"bootstrap N={project.n} {dbs.name} "
-                     f"{'round' if counted else 'warm-up'}: {', '.join(shown)}")
+        self._fresh_rounds(result, BOOTSTRAP, project, dbs, "bootstrap", check=True)
         if self.options.syncs:
             for program in BOOTSTRAP:
                 url = dbs.fresh()
@@ -812,7 +797,6 @@ class Bench:
             dbs.drop(url)
         return result
 
-
     def dbtest(self, project: Project, dbs: Databases) -> Result:
         """``flask db test`` against pytest-alembic, each on a fresh database, interleaved."""
         project = dbtest.with_models(sys.modules[__name__], project,
@@ -820,12 +804,21 @@ class Bench:
         compared = dbtest.programs(sys.modules[__name__])
         result = Result("dbtest", dbs.name, project.n, floor="pytest-alembic", tool="db test",
                         runs={program.label: [] for program in compared})
-        for counted, order in self._rounds(compared):
+        self._fresh_rounds(result, compared, project, dbs, "dbtest", check=False)
+        return result
+
+    def _fresh_rounds(self, result: Result, programs: list[Program], project: Project,
+                      dbs: Databases, what: str, check: bool) -> None:
+        """The interleaved rounds of *programs*, each run given a fresh database (checked at
+        head afterwards when *check*); the counted runs go into *result*."""
+        for counted, order in self._rounds(programs):
             shown = []
             for program in order:
                 url = dbs.fresh()
                 try:
                     run = self._run(program, project, dbs, url)
+                    if check:
+                        dbs.check(url, project)
                 finally:
                     dbs.drop(url)
                 if counted:
@@ -833,9 +826,8 @@ class Bench:
                 shown.append(f"{program.label} {run.wall:.2f}s")
             if counted:
                 result.load.append(os.getloadavg()[0])
-            self.log(f"dbtest N={project.n} {dbs.name} "
+            self.log(f"{what} N={project.n} {dbs.name} "
                      f"{'round' if counted else 'warm-up'}: {', '.join(shown)}")
-        return result
 
     def reading(self, project: Project, dbs: Databases) -> list[Result]:
         """Every reading command at head against ``flask --help``, all in the same rounds."""
