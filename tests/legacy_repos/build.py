@@ -78,6 +78,8 @@ def build(repo: str, workdir: Path) -> dict[str, str]:
     app, steps = REPOS[repo]
     project = workdir / repo
     shutil.copytree(APPS / app, project, ignore=shutil.ignore_patterns("__pycache__"))
+    if not (project / "manage.py").exists():  # the apps share one (as tests/conftest.py copies)
+        shutil.copy(APPS / "manage.py", project / "manage.py")
     (project / "migrations" / "versions").mkdir(parents=True)
     for name in HAND_WRITTEN:
         shutil.copy(HERE / repo / name, project / "migrations" / name)
