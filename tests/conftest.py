@@ -29,6 +29,8 @@ from typing import Any, Iterable
 import pytest
 import sqlalchemy as sa
 
+from tests.zygote import Zygote
+
 # Fixtures of the helper modules, for every test module without importing them one by one.
 pytest_plugins = [
     "tests.servers", "tests.guarantee_helpers", "tests.multidb_helpers", "tests.processes",
@@ -87,6 +89,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 # Variables of the developer's shell that would change what the CLIs do.
 _SCRUBBED = ("FLASK_APP", "FLASK_DB_DIRECTORY", "FLASK_MIGRATE_TRACEBACK", "EDITOR", "VISUAL")
 
+#: FLASK_MIGRATE_TEST_SUBPROCESS=1: every run a fresh interpreter (subprocess.run), not a fork of
+#: the warm one (tests/zygote.py) - to rule the runner out when a test behaves oddly.
+SUBPROCESS = os.environ.get("FLASK_MIGRATE_TEST_SUBPROCESS", "").strip() not in ("", "0")
+#: The warm interpreter of this session's runs, with the environment pytest started with.
+ZYGOTE = Zygote({k: v for k, v in os.environ.items() if k not in _SCRUBBED})
+
+
+def pytest_unconfigure() -> None:
+    ZYGOTE.close()
+
 
 @dataclass
 class Result:
@@ -111,11 +123,16 @@ class Result:
 class Project:
     """A copy of one test application in its own folder, with its environment."""
 
-    def __init__(self, path: Path, app: str, env: dict[str, str], front: str | None) -> None:
+    def __init__(
+        self, path: Path, app: str, env: dict[str, str], front: str | None,
+        subprocess: bool = False,
+    ) -> None:
         self.path = path
         self.app = app
         self.env = env
         self.front = front
+        #: Run every command in a fresh interpreter, never in a fork of the warm one.
+        self.subprocess = subprocess
 
     def run(
         self,
@@ -127,13 +144,30 @@ class Project:
         timeout: float = 120,
         stdin: str | None = None,
     ) -> Result:
-        """Run ``flask <group> ARGS`` or ``python manage.py [MANAGER_ARGS] <group> ARGS``."""
+        """Run ``flask <group> ARGS`` or ``python manage.py [MANAGER_ARGS] <group> ARGS``.
+
+        The run is a fork of the session's warm interpreter (:mod:`tests.zygote`), which
+        behaves as a fresh one; a fresh interpreter (``subprocess.run``) when
+        ``FLASK_MIGRATE_TEST_SUBPROCESS`` is set, the project asks for it, or ``env`` changes
+        what starting Python does (``Zygote.suits``).
+        """
         command = self.command(front, *args, manager_args=manager_args, group=group)
-        completed = subprocess.run(
-            command, cwd=self.path, env=self.environment(env), capture_output=True, text=True,
-            timeout=timeout, input=stdin,
+        environment = self.environment(env)
+        if SUBPROCESS or self.subprocess or not ZYGOTE.suits(environment):
+            completed = subprocess.run(
+                command, cwd=self.path, env=environment, capture_output=True, text=True,
+                timeout=timeout, input=stdin,
+            )
+            return Result(command, completed.returncode, completed.stdout, completed.stderr)
+        kind, target, rest = (
+            ("module", "flask", command[3:]) if front == "flask" else
+            ("script", "manage.py", command[2:])
         )
-        return Result(command, completed.returncode, completed.stdout, completed.stderr)
+        returncode, stdout, stderr = ZYGOTE.run(
+            kind, target, rest, cwd=self.path, env=environment, stdin=stdin, timeout=timeout,
+            command=command,
+        )
+        return Result(command, returncode, stdout, stderr)
 
     def command(
         self, front: str, *args: str, manager_args: Iterable[str] = (), group: str = "db"
