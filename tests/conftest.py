@@ -29,7 +29,7 @@ from typing import Any, Iterable
 import pytest
 import sqlalchemy as sa
 
-from tests.zygote import Zygote
+from tests.zygote import Zygotes
 
 # Fixtures of the helper modules, for every test module without importing them one by one.
 pytest_plugins = [
@@ -92,12 +92,13 @@ _SCRUBBED = ("FLASK_APP", "FLASK_DB_DIRECTORY", "FLASK_MIGRATE_TRACEBACK", "EDIT
 #: FLASK_MIGRATE_TEST_SUBPROCESS=1: every run a fresh interpreter (subprocess.run), not a fork of
 #: the warm one (tests/zygote.py) - to rule the runner out when a test behaves oddly.
 SUBPROCESS = os.environ.get("FLASK_MIGRATE_TEST_SUBPROCESS", "").strip() not in ("", "0")
-#: The warm interpreter of this session's runs, with the environment pytest started with.
-ZYGOTE = Zygote({k: v for k, v in os.environ.items() if k not in _SCRUBBED})
+#: The warm interpreters of this session's runs (started with the environment pytest started
+#: with, and the startup variables of the runs).
+ZYGOTES = Zygotes({k: v for k, v in os.environ.items() if k not in _SCRUBBED})
 
 
 def pytest_unconfigure() -> None:
-    ZYGOTE.close()
+    ZYGOTES.close()
 
 
 @dataclass
@@ -146,14 +147,15 @@ class Project:
     ) -> Result:
         """Run ``flask <group> ARGS`` or ``python manage.py [MANAGER_ARGS] <group> ARGS``.
 
-        The run is a fork of the session's warm interpreter (:mod:`tests.zygote`), which
-        behaves as a fresh one; a fresh interpreter (``subprocess.run``) when
-        ``FLASK_MIGRATE_TEST_SUBPROCESS`` is set, the project asks for it, or ``env`` changes
-        what starting Python does (``Zygote.suits``).
+        The run is a fork of a warm interpreter (:mod:`tests.zygote`), which behaves as a fresh
+        ``python -m flask`` / ``python manage.py`` would; it is a fresh one
+        (``subprocess.run``) when ``FLASK_MIGRATE_TEST_SUBPROCESS`` is set or the project asks
+        for it (``Project(..., subprocess=True)``).
         """
         command = self.command(front, *args, manager_args=manager_args, group=group)
         environment = self.environment(env)
-        if SUBPROCESS or self.subprocess or not ZYGOTE.suits(environment):
+        zygote = None if SUBPROCESS or self.subprocess else ZYGOTES.get(environment)
+        if zygote is None:
             completed = subprocess.run(
                 command, cwd=self.path, env=environment, capture_output=True, text=True,
                 timeout=timeout, input=stdin,
@@ -163,7 +165,7 @@ class Project:
             ("module", "flask", command[3:]) if front == "flask" else
             ("script", "manage.py", command[2:])
         )
-        returncode, stdout, stderr = ZYGOTE.run(
+        returncode, stdout, stderr = zygote.run(
             kind, target, rest, cwd=self.path, env=environment, stdin=stdin, timeout=timeout,
             command=command,
         )

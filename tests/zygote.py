@@ -20,11 +20,13 @@ fresh ``python -m flask`` / ``python manage.py`` started from pytest would have:
   then threads are joined, ``atexit`` functions run and stdio flushed.
 
 Still a process per run, so a crash, ``sys.exit`` or an application's module state cannot reach
-pytest or the next run.  What remains different from a fresh interpreter: the libraries were
-imported before the run (under the session's environment, not the run's - :meth:`Zygote.suits`
-sends runs whose environment would change what the interpreter or an import does to a real
-subprocess), every run has the hash seed of the warm interpreter, and ``sys.flags`` are its
-flags.
+pytest or the next run.  The libraries were imported before the run, under the warm
+interpreter's environment: so :class:`Zygotes` keeps one warm interpreter per set of the
+variables that act at startup or import (``PYTHON*``, the locale, SQLAlchemy 1.4's
+``SQLALCHEMY_WARN_20``...), started with the run's values.  What remains different from a fresh
+interpreter: the runs of one warm interpreter share its hash seed (unless PYTHONHASHSEED fixes
+one anyway), ``sys.flags.dont_write_bytecode`` is its own, and a library imported before the
+run may be one that the run would not have imported.
 
 The warm interpreter forks a "runner" per request, which forks the run and waits for it, so
 that the run's exit status can be sent back (only a parent can wait for a process); requests
@@ -73,9 +75,9 @@ PRELOAD = (
 )
 
 #: Variables that act when an interpreter starts or a library is imported, not when a command
-#: reads them: a run whose environment differs from the warm interpreter's in one of these (or
-#: in any other ``PYTHON*``, or the locale) needs a real subprocess.  PYTHONDONTWRITEBYTECODE is
-#: the exception: a run sets ``sys.dont_write_bytecode`` from it.
+#: reads them: these, any other ``PYTHON*`` and the locale's are the same in a run and in the
+#: warm interpreter it is forked from (:class:`Zygotes`).  PYTHONDONTWRITEBYTECODE is the
+#: exception: a run sets ``sys.dont_write_bytecode`` from it.
 _IMPORT_TIME = frozenset({"SQLALCHEMY_WARN_20", "SQLALCHEMY_SILENCE_UBER_WARNING"})
 _PER_RUN = frozenset({"PYTHONDONTWRITEBYTECODE"})
 
@@ -97,6 +99,41 @@ class ZygoteError(RuntimeError):
     """The warm interpreter failed (not the run: a run's failure is its exit status)."""
 
 
+class Zygotes:
+    """The warm interpreters of a session, one per set of startup variables (:func:`signature`)
+    that runs have: each is started with those, as a fresh interpreter of the run would be."""
+
+    #: At most this many warm interpreters; the runs of any further set are real subprocesses.
+    LIMIT = 4
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = {name: value for name, value in env.items() if not _startup_sensitive(name)}
+        self._lock = threading.Lock()
+        self._zygotes: dict[tuple[tuple[str, str], ...], Zygote] = {}
+
+    def get(self, env: Mapping[str, str]) -> Zygote | None:
+        """The warm interpreter for runs with ``env``; None when the limit is reached."""
+        key = signature(env)
+        with self._lock:
+            if key not in self._zygotes:
+                if len(self._zygotes) >= self.LIMIT:
+                    return None
+                self._zygotes[key] = Zygote({**self.env, **dict(key)})
+            return self._zygotes[key]
+
+    def close(self) -> None:
+        with self._lock:
+            zygotes, self._zygotes = list(self._zygotes.values()), {}
+        for zygote in zygotes:
+            zygote.close()
+
+
+def signature(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The variables of ``env`` that act when an interpreter starts or imports a library."""
+    return tuple(sorted((name, value) for name, value in env.items()
+                        if _startup_sensitive(name)))
+
+
 class Zygote:
     """The client of one warm interpreter, started at the first :meth:`run`."""
 
@@ -108,11 +145,6 @@ class Zygote:
         self._address = ""
         self._log: Any = None
 
-    def suits(self, env: Mapping[str, str]) -> bool:
-        """Whether a run with ``env`` behaves in a fork as in a fresh interpreter."""
-        names = {name for name in (*env, *self.env) if _startup_sensitive(name)}
-        return all(env.get(name) == self.env.get(name) for name in names)
-
     def run(
         self, kind: str, target: str, args: Sequence[str], *, cwd: Path, env: Mapping[str, str],
         stdin: str | None, timeout: float, command: list[str],
@@ -123,7 +155,7 @@ class Zygote:
         ``TimeoutExpired`` (``command`` is its command line) when ``timeout`` passes."""
         self._start()
         request = {"kind": kind, "target": target, "args": list(args), "cwd": str(cwd),
-                   "env": dict(env)}
+                   "env": dict(env), "command": command}
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
                 socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as connection:
             feed = self._stdin(stdin)
@@ -274,12 +306,14 @@ def _serve(listener_fd: int) -> None:
     listener = socket.socket(fileno=listener_fd)
     fresh_signals = {number: signal.getsignal(number) for number in _signals()}
     shown = _preload()
-    # The runners end on their own; none has to be waited for here.
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     while True:
-        ready, _, _ = select.select([listener, sys.stdin.fileno()], [], [])
+        ready, _, _ = select.select([listener, sys.stdin.fileno()], [], [], 1)
+        _reap(block=False)
         if sys.stdin.fileno() in ready:
+            _reap(block=True)
             return  # pytest closed our stdin, or has gone
+        if not ready:
+            continue
         try:
             connection, _ = listener.accept()
         except OSError as error:
@@ -298,6 +332,18 @@ def _serve(listener_fd: int) -> None:
             finally:
                 os._exit(0)
         connection.close()
+
+
+def _reap(block: bool) -> None:
+    """Wait for the runners that have ended (all of them when ``block``): waited for, their
+    CPU time and their runs' counts in pytest's (``time`` of a test run sees it)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
 
 
 def _signals() -> list[int]:
@@ -333,7 +379,6 @@ def _runner(connection: socket.socket, fresh_signals: dict[int, Any], shown: lis
         if request["kind"] == "hello":
             connection.send(json.dumps({"hello": "\n".join(shown)}).encode())
             return
-        signal.signal(signal.SIGCHLD, fresh_signals[signal.SIGCHLD])
         pid = os.fork()
         if pid == 0:
             _child(request, fds, fresh_signals)  # does not return
@@ -363,6 +408,7 @@ def _child(request: dict[str, Any], fds: list[int], fresh_signals: dict[int, Any
         os.environ.clear()
         os.environ.update(request["env"])
         sys.dont_write_bytecode = bool(os.environ.get("PYTHONDONTWRITEBYTECODE"))
+        sys.orig_argv = list(request["command"])
         buffered = not sys.stdout.write_through  # False with -u or PYTHONUNBUFFERED
         sys.stdin, sys.stdout, sys.stderr = (
             _stdio(0, "r", sys.stdin, buffered), _stdio(1, "w", sys.stdout, buffered),
