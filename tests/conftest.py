@@ -1,7 +1,7 @@
 """Shared fixtures: a throwaway project per test, and the two command-line front-ends.
 
-Every test that drives a command runs the real CLI in a subprocess, from a copy of one of the
-small applications in ``tests/apps/`` rooted at ``tmp_path``:
+Every test that drives a command runs the real CLI in a process of its own, from a copy of one
+of the small applications in ``tests/apps/`` rooted at ``tmp_path``:
 
 - ``project`` (or ``make_project(name)``) copies ``tests/apps/<name>`` (with the shared
   ``tests/apps/manage.py`` where the app has none of its own) and gives it a SQLite database
@@ -9,6 +9,13 @@ small applications in ``tests/apps/`` rooted at ``tmp_path``:
   ``python manage.py db ...`` (front ``"script"``) and returns a :class:`Result`;
 - ``front`` is parametrized over ``("flask", "script")``, so a test that takes it runs once
   through each front-end; ``project.db(*args)`` uses the test's ``front``.
+
+Each run is a fork of a warm interpreter that has imported Flask, SQLAlchemy and Alembic once
+(:mod:`tests.zygote`), set up as a fresh ``python -m flask`` / ``python manage.py`` would be:
+that saves the half second of CPU an interpreter spends starting and importing them.
+``FLASK_MIGRATE_TEST_SUBPROCESS=1`` makes every run a real subprocess, as does
+``Project(..., subprocess=True)`` for one project's runs; tests about the process itself
+(signals, background runs) use ``subprocess`` directly.
 
 Database servers (PostgreSQL, MariaDB) come from :mod:`tests.servers`; the migrations folders of
 the guarantee tests from :mod:`tests.guarantee_helpers`; commands run in the background from
