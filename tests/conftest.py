@@ -160,6 +160,20 @@ class Project:
         for it (``Project(..., subprocess=True)``).
         """
         command = self.command(front, *args, manager_args=manager_args, group=group)
+        if front == "flask":
+            return self._execute(command, "module", "flask", command[3:], env, stdin, timeout)
+        return self._execute(command, "script", "manage.py", command[2:], env, stdin, timeout)
+
+    def python(self, script: str, *args: str, timeout: float = 120) -> Result:
+        """Run ``python SCRIPT ARGS`` in the project's folder and environment, as :meth:`run`
+        runs a command line (a script that uses the API as an application would)."""
+        command = [sys.executable, script, *args]
+        return self._execute(command, "script", script, list(args), None, None, timeout)
+
+    def _execute(
+        self, command: list[str], kind: str, target: str, rest: list[str],
+        env: dict[str, str] | None, stdin: str | None, timeout: float,
+    ) -> Result:
         environment = self.environment(env)
         zygote = None if SUBPROCESS or self.subprocess else ZYGOTES.get(environment)
         if zygote is None:
@@ -168,10 +182,6 @@ class Project:
                 timeout=timeout, input=stdin,
             )
             return Result(command, completed.returncode, completed.stdout, completed.stderr)
-        kind, target, rest = (
-            ("module", "flask", command[3:]) if front == "flask" else
-            ("script", "manage.py", command[2:])
-        )
         returncode, stdout, stderr = zygote.run(
             kind, target, rest, cwd=self.path, env=environment, stdin=stdin, timeout=timeout,
             command=command,

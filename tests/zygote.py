@@ -50,6 +50,7 @@ import locale
 import os
 import runpy
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -144,6 +145,7 @@ class Zygote:
         self._folder: str | None = None
         self._address = ""
         self._log: Any = None
+        self._failure = ""
 
     def run(
         self, kind: str, target: str, args: Sequence[str], *, cwd: Path, env: Mapping[str, str],
@@ -190,63 +192,78 @@ class Zygote:
     def close(self) -> None:
         """End the warm interpreter (closing its stdin) and remove its socket."""
         with self._lock:
-            process, self._process = self._process, None
-            if process is not None:
-                assert process.stdin is not None
-                process.stdin.close()
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-            if self._log is not None:
-                self._log.close()
-                self._log = None
-            if self._folder is not None:
-                for name in os.listdir(self._folder):
-                    os.unlink(os.path.join(self._folder, name))
-                os.rmdir(self._folder)
-                self._folder = None
+            self._stop()
+
+    def _stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            assert process.stdin is not None
+            process.stdin.close()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
 
     def _start(self) -> None:
         with self._lock:
+            if self._failure:
+                raise ZygoteError(self._failure)
             if self._process is not None:
                 if self._process.poll() is None:
                     return
-                raise ZygoteError(f"the warm interpreter has ended:\n{self._log_text()}")
-            # A short folder name: a socket's path has a limit of about a hundred bytes.
-            self._folder = tempfile.mkdtemp(prefix="fm-zygote-")
-            self._address = os.path.join(self._folder, "socket")
-            listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-            listener.bind(self._address)
-            listener.listen(64)
-            self._log = tempfile.TemporaryFile()
+                self._failure = f"the warm interpreter has ended:\n{self._log_text()}"
+                raise ZygoteError(self._failure)
             try:
-                # Not a fork of pytest: a fresh interpreter, started as a CLI run would be.
-                self._process = subprocess.Popen(
-                    [sys.executable, __file__, str(listener.fileno())], env=self.env,
-                    cwd=self._folder, stdin=subprocess.PIPE, stdout=self._log,
-                    stderr=self._log, pass_fds=[listener.fileno()],
-                )
-            finally:
-                listener.close()
-            with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as connection:
-                connection.settimeout(120)
+                self._launch()
+            except ZygoteError as error:
+                # Every later run fails the same way: none may use a doubtful interpreter.
+                self._failure = str(error)
+                self._stop()
+                raise
+
+    def _launch(self) -> None:
+        """Start the warm interpreter; :class:`ZygoteError` unless it is ready, with nothing
+        printed or warned by its imports."""
+        # A short folder name: a socket's path has a limit of about a hundred bytes.
+        self._folder = tempfile.mkdtemp(prefix="fm-zygote-")
+        self._address = os.path.join(self._folder, "socket")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        listener.bind(self._address)
+        listener.listen(64)
+        self._log = tempfile.TemporaryFile()
+        try:
+            # Not a fork of pytest: a fresh interpreter, started as a CLI run would be.
+            self._process = subprocess.Popen(
+                [sys.executable, __file__, str(listener.fileno())], env=self.env,
+                cwd=self._folder, stdin=subprocess.PIPE, stdout=self._log,
+                stderr=self._log, pass_fds=[listener.fileno()],
+            )
+        finally:
+            listener.close()
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as connection:
+            connection.settimeout(120)
+            try:
                 connection.connect(self._address)
                 connection.send(json.dumps({"kind": "hello"}).encode())
-                try:
-                    hello = self._reply(connection, "hello")
-                except (OSError, ZygoteError) as error:
-                    raise ZygoteError(f"the warm interpreter did not start ({error}):\n"
-                                      f"{self._log_text()}") from None
-            if hello or self._log_text():
-                # An import that printed or warned does so in every fresh run, but would not
-                # in a fork: these runs cannot be told apart from fresh ones then.
-                raise ZygoteError(
-                    "importing the libraries printed or warned, which a forked run would not "
-                    "repeat; set FLASK_MIGRATE_TEST_SUBPROCESS=1 or drop the module from "
-                    f"tests/zygote.py PRELOAD:\n{hello}\n{self._log_text()}"
-                )
+                hello = self._reply(connection, "hello")
+            except (OSError, ZygoteError) as error:
+                raise ZygoteError(f"the warm interpreter did not start ({error}):\n"
+                                  f"{self._log_text()}") from None
+        if hello or self._log_text():
+            # An import that printed or warned does so in every fresh run, but would not
+            # in a fork: these runs cannot be told apart from fresh ones then.
+            raise ZygoteError(
+                "importing the libraries printed or warned, which a forked run would not "
+                "repeat; set FLASK_MIGRATE_TEST_SUBPROCESS=1 or drop the module from "
+                f"tests/zygote.py PRELOAD:\n{hello}\n{self._log_text()}"
+            )
 
     def _stdin(self, data: str | None) -> int:
         """The fd the run reads: pytest's own stdin, as a subprocess inherits it, or a pipe
