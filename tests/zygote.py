@@ -352,8 +352,8 @@ def _serve(listener_fd: int) -> None:
 
 
 def _reap(block: bool) -> None:
-    """Wait for the runners that have ended (all of them when ``block``): waited for, their
-    CPU time and their runs' counts in pytest's (``time`` of a test run sees it)."""
+    """Wait for the runners that have ended (for all of them when ``block``): a runner waited
+    for adds its CPU time and its run's to ours, and so to pytest's (what ``time`` reports)."""
     while True:
         try:
             pid, _ = os.waitpid(-1, 0 if block else os.WNOHANG)
