@@ -1,7 +1,7 @@
 """Shared fixtures: a throwaway project per test, and the two command-line front-ends.
 
-Every test that drives a command runs the real CLI in a subprocess, from a copy of one of the
-small applications in ``tests/apps/`` rooted at ``tmp_path``:
+Every test that drives a command runs the real CLI in a process of its own, from a copy of one
+of the small applications in ``tests/apps/`` rooted at ``tmp_path``:
 
 - ``project`` (or ``make_project(name)``) copies ``tests/apps/<name>`` (with the shared
   ``tests/apps/manage.py`` where the app has none of its own) and gives it a SQLite database
@@ -9,6 +9,13 @@ small applications in ``tests/apps/`` rooted at ``tmp_path``:
   ``python manage.py db ...`` (front ``"script"``) and returns a :class:`Result`;
 - ``front`` is parametrized over ``("flask", "script")``, so a test that takes it runs once
   through each front-end; ``project.db(*args)`` uses the test's ``front``.
+
+Each run is a fork of a warm interpreter that has imported Flask, SQLAlchemy and Alembic once
+(:mod:`tests.zygote`), set up as a fresh ``python -m flask`` / ``python manage.py`` would be:
+that saves the half second of CPU an interpreter spends starting and importing them.
+``FLASK_MIGRATE_TEST_SUBPROCESS=1`` makes every run a real subprocess, as does
+``Project(..., subprocess=True)`` for one project's runs; tests about the process itself
+(signals, background runs) use ``subprocess`` directly.
 
 Database servers (PostgreSQL, MariaDB) come from :mod:`tests.servers`; the migrations folders of
 the guarantee tests from :mod:`tests.guarantee_helpers`; commands run in the background from
@@ -28,6 +35,8 @@ from typing import Any, Iterable
 
 import pytest
 import sqlalchemy as sa
+
+from tests.zygote import Zygotes
 
 # Fixtures of the helper modules, for every test module without importing them one by one.
 pytest_plugins = [
@@ -87,6 +96,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 # Variables of the developer's shell that would change what the CLIs do.
 _SCRUBBED = ("FLASK_APP", "FLASK_DB_DIRECTORY", "FLASK_MIGRATE_TRACEBACK", "EDITOR", "VISUAL")
 
+#: FLASK_MIGRATE_TEST_SUBPROCESS=1: every run a fresh interpreter (subprocess.run), not a fork of
+#: the warm one (tests/zygote.py) - to rule the runner out when a test behaves oddly.
+SUBPROCESS = os.environ.get("FLASK_MIGRATE_TEST_SUBPROCESS", "").strip() not in ("", "0")
+#: The warm interpreters of this session's runs (started with the environment pytest started
+#: with, and the startup variables of the runs).
+ZYGOTES = Zygotes({k: v for k, v in os.environ.items() if k not in _SCRUBBED})
+
+
+def pytest_unconfigure() -> None:
+    ZYGOTES.close()
+
 
 @dataclass
 class Result:
@@ -111,11 +131,16 @@ class Result:
 class Project:
     """A copy of one test application in its own folder, with its environment."""
 
-    def __init__(self, path: Path, app: str, env: dict[str, str], front: str | None) -> None:
+    def __init__(
+        self, path: Path, app: str, env: dict[str, str], front: str | None,
+        subprocess: bool = False,
+    ) -> None:
         self.path = path
         self.app = app
         self.env = env
         self.front = front
+        #: Run every command in a fresh interpreter, never in a fork of the warm one.
+        self.subprocess = subprocess
 
     def run(
         self,
@@ -127,13 +152,41 @@ class Project:
         timeout: float = 120,
         stdin: str | None = None,
     ) -> Result:
-        """Run ``flask <group> ARGS`` or ``python manage.py [MANAGER_ARGS] <group> ARGS``."""
+        """Run ``flask <group> ARGS`` or ``python manage.py [MANAGER_ARGS] <group> ARGS``.
+
+        The run is a fork of a warm interpreter (:mod:`tests.zygote`), which behaves as a fresh
+        ``python -m flask`` / ``python manage.py`` would; it is a fresh one
+        (``subprocess.run``) when ``FLASK_MIGRATE_TEST_SUBPROCESS`` is set or the project asks
+        for it (``Project(..., subprocess=True)``).
+        """
         command = self.command(front, *args, manager_args=manager_args, group=group)
-        completed = subprocess.run(
-            command, cwd=self.path, env=self.environment(env), capture_output=True, text=True,
-            timeout=timeout, input=stdin,
+        if front == "flask":
+            return self._execute(command, "module", "flask", command[3:], env, stdin, timeout)
+        return self._execute(command, "script", "manage.py", command[2:], env, stdin, timeout)
+
+    def python(self, script: str, *args: str, timeout: float = 120) -> Result:
+        """Run ``python SCRIPT ARGS`` in the project's folder and environment, as :meth:`run`
+        runs a command line (a script that uses the API as an application would)."""
+        command = [sys.executable, script, *args]
+        return self._execute(command, "script", script, list(args), None, None, timeout)
+
+    def _execute(
+        self, command: list[str], kind: str, target: str, rest: list[str],
+        env: dict[str, str] | None, stdin: str | None, timeout: float,
+    ) -> Result:
+        environment = self.environment(env)
+        zygote = None if SUBPROCESS or self.subprocess else ZYGOTES.get(environment)
+        if zygote is None:
+            completed = subprocess.run(
+                command, cwd=self.path, env=environment, capture_output=True, text=True,
+                timeout=timeout, input=stdin,
+            )
+            return Result(command, completed.returncode, completed.stdout, completed.stderr)
+        returncode, stdout, stderr = zygote.run(
+            kind, target, rest, cwd=self.path, env=environment, stdin=stdin, timeout=timeout,
+            command=command,
         )
-        return Result(command, completed.returncode, completed.stdout, completed.stderr)
+        return Result(command, returncode, stdout, stderr)
 
     def command(
         self, front: str, *args: str, manager_args: Iterable[str] = (), group: str = "db"

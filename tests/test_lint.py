@@ -411,12 +411,8 @@ def test_the_api_returns_the_findings(make_project):
         "for f in report:\n"
         "    print(f.revision, f.line, f.rule, f.severity, f.accepted)\n"
     )
-    import subprocess
-    import sys
-
-    completed = subprocess.run([sys.executable, "probe.py"], cwd=project.path,
-                               env=project.environment(), capture_output=True, text=True)
-    assert completed.returncode == 0, completed.stderr
+    completed = project.python("probe.py")
+    assert completed.returncode == 0, str(completed)
     lines = completed.stdout.splitlines()
     assert lines[0] == "1 3"  # the API printed nothing before the probe's own lines
     assert lines[1:] == [

@@ -10,10 +10,6 @@ database ``setting``, binds ``users`` and ``logs``).
 """
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 import flask_migrate
@@ -81,11 +77,8 @@ def test_status_through_the_api_returns_the_report(project):
         "print('RESULT', report.exit_code, state.name, state.current, state.heads,\n"
         "      [(step.revision, step.message) for step in state.steps])\n"
     )
-    completed = subprocess.run(
-        [sys.executable, "probe.py"], cwd=project.path, capture_output=True, text=True,
-        env={**os.environ, **project.env},
-    )
-    assert completed.returncode == 0, completed.stderr
+    completed = project.python("probe.py")
+    assert completed.returncode == 0, str(completed)
     line = next(x for x in completed.stdout.splitlines() if x.startswith("RESULT"))
     assert line == "RESULT 3 default ('r2',) ('r3',) [('r3', 'step three')]"
 
