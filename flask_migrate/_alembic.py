@@ -126,8 +126,15 @@ def upgrade_steps(
     """The steps ``upgrade destination`` would run from ``heads``, in order.
 
     ``ScriptDirectory._upgrade_revs`` without making the ``RevisionStep`` objects: the same
-    revisions, order and errors (its ``_catch_revision_errors``, with its message).
+    revisions, order and errors (its ``_catch_revision_errors``, with its message).  A
+    database at every head has nothing to upgrade to ``heads`` (nor to ``head``, when there
+    is one): said without Alembic's walk through all the revisions below them, which is what
+    ``status`` costs with a long history.
     """
+    if destination in ("heads", "head") and len(set(heads)) == len(heads):
+        folder_heads = script.get_heads()
+        if set(heads) == set(folder_heads) and (destination == "heads" or len(folder_heads) == 1):
+            return []
     with script._catch_revision_errors(
         ancestor="Destination %(end)s is not a valid upgrade target from current head(s)",
         end=destination,
@@ -214,7 +221,7 @@ def version_locations(script: ScriptDirectory) -> list[str]:
     return [str(location) for location in script._version_locations]
 
 
-def serve_all_current(script: ScriptDirectory) -> None:
+def serve_all_current(script: ScriptDirectory, dependencies: bool = True) -> None:
     """Make ``script.get_all_current`` (what ``current`` prints) linear in the revisions.
 
     ``RevisionMap._get_all_current`` takes the database's revisions with all their ancestors
@@ -226,12 +233,19 @@ def serve_all_current(script: ScriptDirectory) -> None:
     set, built with the same operations from the same objects, so it is even listed in the
     same order.  Alembic's ``command.current`` calls the method of the ``ScriptDirectory`` it
     made, and offers no other way in: the method is replaced on that one object.
+
+    :param dependencies: False when no revision of the folder has ``depends_on``: then one
+        revision in the database is the whole answer, with no walk at all.
     """
 
     def get_all_current(id_: tuple[str, ...]) -> set[Any]:
         revision_map = script.revision_map
         with script._catch_revision_errors():
             top: set[Any] = set(revision_map.get_revisions(id_))
+            if len(top) < 2 and not dependencies:
+                # Its ancestors all have a child among them; only a revision it depends on
+                # (with its ancestors) could be listed beside it.
+                return top
             top.update(revision_map._get_ancestor_nodes(list(top), include_dependencies=True))
             # The rest is RevisionMap._filter_into_branch_heads(top), without its walks.  Which
             # revisions it drops does not depend on the order it drops them in; a child is

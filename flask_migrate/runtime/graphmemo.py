@@ -4,13 +4,17 @@
 ``upgrade``/``downgrade`` only read the graph: ids, parents, branch labels, dependencies, the
 docstring and the path of every revision.  Alembic imports every revision module to learn them,
 which, with a few thousand revisions, costs more than the rest of the command.  This module
-keeps them in ``<versions>/__pycache__/flask_migrate_graph.pickle`` (beside Python's own
+keeps them in ``<versions>/__pycache__/flask_migrate_graph.marshal`` (beside Python's own
 byte-code caches, so already ignored by version control, and trusted as they are) and gives
 those commands' ``ScriptDirectory`` a revision map of stand-ins (:class:`MemoScript`) instead of
 imported modules.  Whatever reads a stand-in's ``module`` gets the real module, imported then.
 The map is kept as Alembic built it: building one costs time quadratic in the number of
-revisions (a third of a second at 5000), more than everything else the memo saves.  Only
-:class:`MemoScript` and Python's own containers are unpickled from it.
+revisions (a third of a second at 5000), more than everything else the memo saves.  It is
+written with :mod:`marshal` (the format of those byte-code caches), which holds only Python's
+own plain values: each stand-in's attributes marshalled on their own, and the map as its keys
+and the positions of their stand-ins (a revision named by several keys is one object).  A
+stand-in is made when Alembic first looks it up (:class:`_LazyMap`): ``status`` or
+``current`` at the head of 5000 revisions makes a handful, ``history`` all of them.
 
 When the memo is valid, the output is the one the imported modules give, byte for byte: the
 stand-ins carry exactly what Alembic's ``Script`` reads from a module, in the order Alembic
@@ -34,11 +38,12 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
-import io
+import marshal
 import os
-import pickle
 import sys
 import time
+import zlib
+from collections.abc import MutableMapping
 from typing import Any, Iterator
 
 import alembic
@@ -49,9 +54,11 @@ from alembic.script.revision import Revision, RevisionMap
 from .. import _alembic
 from ..config import ATTR_COMMAND
 
-MEMO_NAME = "flask_migrate_graph.pickle"
+MEMO_NAME = "flask_migrate_graph.marshal"
+#: What an earlier version wrote (with pickle): removed when the memo is written.
+_OLD_MEMO_NAME = "flask_migrate_graph.pickle"
 #: Change when what the memo holds, or how it is read, changes.
-FORMAT = 1
+FORMAT = 2
 #: The commands that only read the graph, as ``ATTR_COMMAND`` names them.
 READING_COMMANDS = frozenset({"heads", "branches", "history", "show", "current", "status", "plan"})
 #: A file changed less than this long before the memo was made is hashed at every read.
@@ -110,11 +117,11 @@ def install() -> None:
 class _State:
     """What one command knows: the memo's path, the files' status, the memo's map state."""
 
-    def __init__(self, path: str, files: dict[str, Any], graph: dict | None) -> None:
+    def __init__(self, path: str, files: dict[str, Any], frozen: Any) -> None:
         self.path = path
         self.files = files
-        self.graph = graph
-        self.served = False
+        #: The memo's graph as read (:func:`_freeze`), or None when the memo is not valid.
+        self.frozen = frozen
         #: The memo to write once the command has succeeded (:func:`flush`): a command that
         #: fails changes no file.
         self.pending: Any = None
@@ -124,24 +131,22 @@ def _hook(config: Any, script: ScriptDirectory) -> None:
     attributes = getattr(config, "attributes", None)
     if not isinstance(attributes, dict) or attributes.get(ATTR_COMMAND) not in READING_COMMANDS:
         return
+    state = attributes.get(_ATTR_STATE)
+    if state is None and not script.sourceless:
+        state = _look(script)
+        attributes[_ATTR_STATE] = state
+    frozen = state.frozen if state is not None else None
+    graph = _thaw(frozen) if frozen is not None else None
+    if graph is not None:
+        # A map of its own for every ScriptDirectory, as Alembic's are (commands mark them).
+        script.revision_map = _alembic.revision_map_from_state(graph)
+    elif state is not None:
+        script.revision_map = RevisionMap(lambda: _loading(script, state))
     if attributes[ATTR_COMMAND] == "current":
         # With or without the memo: Alembic's own listing costs more than importing the files.
-        _alembic.serve_all_current(script)
-    if script.sourceless:
-        return
-    state = attributes.get(_ATTR_STATE)
-    if state is None:
-        state = _look(script)
-        if state is None:
-            return
-        attributes[_ATTR_STATE] = state
-    if state.graph is not None:
-        # A map of its own for every ScriptDirectory, as Alembic's are (commands mark them).
-        graph = state.graph if not state.served else pickle.loads(pickle.dumps(state.graph))
-        state.served = True
-        script.revision_map = _alembic.revision_map_from_state(graph)
-    else:
-        script.revision_map = RevisionMap(lambda: _loading(script, state))
+        _alembic.serve_all_current(
+            script, dependencies=graph is None or bool(frozen and frozen["dependencies"])
+        )
 
 
 def _locations(script: ScriptDirectory) -> list[str]:
@@ -189,48 +194,205 @@ def _look(script: ScriptDirectory) -> _State | None:
     path = _memo_path(script)
     if path is None:
         return None
-    memo = _read(path)
+    memo = read(path)
     try:
+        try:
+            valid = _describes(script, memo) and _thaw(memo["graph"]) is not None
+        except (TypeError, ValueError):  # values of other types than we write
+            valid = False
+        if valid:
+            return _State(path, {}, memo["graph"])
         current = {name: stat for name, stat in _files(script)}
     except OSError:
         return None
-    if memo.get("identity") != _identity(script) or set(memo.get("files", ())) != set(current):
-        return _State(path, current, None)
+    return _State(path, current, None)
+
+
+def _describes(script: ScriptDirectory, memo: dict[str, Any]) -> bool:
+    """Whether the memo was made from the folder's files as they are.
+
+    In one pass, comparing each file as the folder is read: the common case is that nothing
+    changed, and this is what a reading command costs beyond the command itself.
+    """
+    if not memo or memo.get("identity") != _identity(script):
+        return False
+    recorded = memo["files"]
     racy_before = memo["made"] - RACY_SECONDS * 1_000_000_000
-    for name, stat in current.items():
-        size, mtime, ctime, inode, digest = memo["files"][name]
-        if _status(stat) == (size, mtime, ctime, inode) and ctime < racy_before:
+    seen = 0
+    for name, stat in _files(script):
+        entry = recorded.get(name)
+        if not isinstance(entry, tuple) or len(entry) != 5:
+            return False  # added (or not a memo we wrote)
+        seen += 1
+        size, mtime, ctime, inode, digest = entry
+        if (stat.st_size == size and stat.st_mtime_ns == mtime and stat.st_ctime_ns == ctime
+                and stat.st_ino == inode and ctime < racy_before):
             continue
-        try:
-            if _content_hash(name) != digest:
-                return _State(path, current, None)
-        except OSError:
-            return None
-    return _State(path, current, memo["graph"])
+        if _content_hash(name) != digest:
+            return False  # edited
+    return seen == len(recorded)  # else some were removed
 
 
-class _Unpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) == (MemoScript.__module__, MemoScript.__name__):
-            return MemoScript
-        raise pickle.UnpicklingError(f"{module}.{name} is not part of a graph memo")
-
-
-def _read(path: str) -> dict[str, Any]:
+def read(path: str) -> dict[str, Any]:
+    """What the memo holds; an empty dict when it is not a memo we wrote, whole."""
     try:
         with open(path, "rb") as file:
             data = file.read()
+        body = data[len(_MAGIC) + 4:]
+        if data[:len(_MAGIC)] != _MAGIC or data[len(_MAGIC):len(_MAGIC) + 4] != _crc(body):
+            return {}
         # Thousands of objects at once: the collector would walk them all, several times.
         enabled = gc.isenabled()
         gc.disable()
         try:
-            memo = _Unpickler(io.BytesIO(data)).load()
+            memo = marshal.loads(body)
         finally:
             if enabled:
                 gc.enable()
-    except Exception:  # unreadable, truncated, or written by something else: no shortcut
+    except Exception:  # unreadable, or written by something else: no shortcut
         return {}
-    return memo if isinstance(memo, dict) and memo.get("format") == FORMAT else {}
+    if not (isinstance(memo, dict) and memo.get("format") == FORMAT
+            and isinstance(memo.get("files"), dict) and isinstance(memo.get("made"), int)):
+        return {}
+    return memo
+
+
+#: The first bytes of a memo file, then the CRC-32 of the rest: a memo damaged on disk is
+#: seen before anything in it is read, even what :class:`_LazyMap` reads only when asked.
+_MAGIC = b"flask-migrate graph memo\n"
+
+
+def _crc(body: bytes) -> bytes:
+    return zlib.crc32(body).to_bytes(4, "big")
+
+
+def encode(memo: dict[str, Any]) -> bytes:
+    """The bytes of a memo file (what :func:`read` reads).
+
+    :raises _Unmemoable: when it holds a value of a type marshal does not write.
+    """
+    try:
+        body = marshal.dumps(memo)
+    except ValueError:
+        raise _Unmemoable from None
+    return _MAGIC + _crc(body) + body
+
+
+#: The marker of a revision map (a dict from the keys Alembic looks revisions up by to the
+#: revisions) in the marshalled graph: ``(_MAP, keys, positions in the list of stand-ins)``.
+_MAP = "flask_migrate.graphmemo.map"
+
+
+def _freeze(graph: dict[str, Any]) -> dict[str, Any]:
+    """The graph (:func:`.revision_map_state`) as plain values :mod:`marshal` can write: each
+    stand-in as its attributes, marshalled on their own (:class:`_LazyMap` reads them when
+    asked), each map as its keys and the positions of their stand-ins, and whether any
+    revision has ``depends_on`` (see :func:`.serve_all_current`).
+
+    :raises _Unmemoable: when a map holds other objects than stand-ins, or a stand-in values
+        marshal cannot write.
+    """
+    scripts: list[bytes] = []
+    positions: dict[int, int] = {}
+
+    def position(value: Any) -> int | None:
+        if value is None:
+            return None
+        if not isinstance(value, MemoScript):
+            raise _Unmemoable
+        if id(value) not in positions:
+            positions[id(value)] = len(scripts)
+            try:
+                scripts.append(marshal.dumps(dict(vars(value))))
+            except ValueError:  # an attribute of a type marshal does not write
+                raise _Unmemoable from None
+        return positions[id(value)]
+
+    frozen: dict[str, Any] = {}
+    dependencies = False
+    for name, value in graph.items():
+        if isinstance(value, dict):
+            keys = list(value)
+            frozen[name] = (_MAP, keys, [position(value[key]) for key in keys])
+            dependencies = dependencies or any(
+                revision.dependencies for revision in value.values() if revision is not None
+            )
+        else:
+            frozen[name] = value
+    return {"scripts": scripts, "state": frozen, "dependencies": dependencies}
+
+
+def _thaw(frozen: Any) -> dict[str, Any] | None:
+    """A graph with new stand-ins from what :func:`_freeze` gave; None if it is not that."""
+    if not (isinstance(frozen, dict) and isinstance(frozen.get("scripts"), list)
+            and isinstance(frozen.get("state"), dict)
+            and isinstance(frozen.get("dependencies"), bool)):
+        return None
+    rows = frozen["scripts"]
+    objects: list[MemoScript | None] = [None] * len(rows)
+    graph: dict[str, Any] = {}
+    for name, value in frozen["state"].items():
+        if isinstance(value, tuple) and len(value) == 3 and value[0] == _MAP:
+            _, keys, where = value
+            if not (isinstance(keys, list) and isinstance(where, list)
+                    and len(keys) == len(where)
+                    and all(at is None or 0 <= at < len(rows) for at in where)):
+                return None
+            graph[name] = _LazyMap(dict(zip(keys, where)), rows, objects)
+        else:
+            graph[name] = value
+    return graph
+
+
+class _LazyMap(MutableMapping[Any, Any]):
+    """A revision map's ``_revision_map``, whose stand-ins are made when first looked up.
+
+    Alembic only indexes, iterates and tests membership on it, in the order of its keys; a
+    command at the head of a long history looks up a handful of the revisions, not all.  A
+    revision named by several keys (its id, its branch labels) is one object, as in Alembic's.
+    """
+
+    def __init__(
+        self, positions: dict[Any, int | None], rows: list[bytes],
+        objects: list[MemoScript | None],
+    ) -> None:
+        self._positions = positions
+        self._rows = rows
+        self._objects = objects
+        self._set: dict[Any, Any] = {}  # written after it was made (no reading command does)
+
+    def __getitem__(self, key: Any) -> Any:
+        if key in self._set:
+            return self._set[key]
+        at = self._positions[key]
+        if at is None:
+            return None
+        made = self._objects[at]
+        if made is None:
+            made = object.__new__(MemoScript)
+            attributes = marshal.loads(self._rows[at])
+            if not isinstance(attributes, dict):
+                raise _Unmemoable  # never for a memo we wrote: described by its hash
+            made.__dict__ = attributes
+            self._objects[at] = made
+        return made
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._positions.setdefault(key, None)
+        self._set[key] = value
+
+    def __delitem__(self, key: Any) -> None:
+        del self._positions[key]
+        self._set.pop(key, None)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._positions
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._positions)
+
+    def __len__(self) -> int:
+        return len(self._positions)
 
 
 class _Unmemoable(Exception):
@@ -304,16 +466,19 @@ def _write(
     graph = _alembic.revision_map_state(RevisionMap(lambda: iter(stand_ins)))
     memo = {
         "format": FORMAT, "identity": _identity(script), "made": made,
-        "files": {name: [*_status(stat), digests[name]] for name, stat in state.files.items()},
-        "graph": graph,
+        "files": {name: (*_status(stat), digests[name]) for name, stat in state.files.items()},
+        "graph": _freeze(graph),
     }
+    data = encode(memo)
     os.makedirs(os.path.dirname(state.path), exist_ok=True)
     temporary = f"{state.path}.{os.getpid()}.tmp"
     try:
         with open(temporary, "wb") as file:
-            pickle.dump(memo, file, protocol=pickle.HIGHEST_PROTOCOL)
+            file.write(data)
         os.replace(temporary, state.path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.remove(temporary)
         raise
+    with contextlib.suppress(OSError):
+        os.remove(os.path.join(os.path.dirname(state.path), _OLD_MEMO_NAME))

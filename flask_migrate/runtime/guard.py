@@ -195,6 +195,30 @@ class Visit:
             restore(raw)
 
 
+@contextlib.contextmanager
+def _read_once(environment: EnvironmentContext, rows: tuple[str, ...] | None) -> Iterator[None]:
+    """Give Alembic the version rows the guard has just read, the first time it asks for them.
+
+    ``MigrationContext.run_migrations`` reads them again first thing (a look for the table
+    and a SELECT: two round trips on a server), in the same connection and transaction, with
+    nothing written in between.  Only that one read is served; a retry reads them anew.
+    """
+    if rows is None:
+        yield
+        return
+    context = environment.get_context()
+
+    def once() -> tuple[str, ...]:
+        vars(context).pop("get_current_heads", None)
+        return rows
+
+    context.get_current_heads = once  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        vars(context).pop("get_current_heads", None)
+
+
 class RunGuard:
     """The guarantees for one command's runs of env.py (see the module's documentation)."""
 
@@ -273,7 +297,7 @@ class RunGuard:
         self, environment: EnvironmentContext, original: Callable[..., None], kwargs: Options
     ) -> None:
         """``context.run_migrations(**kwargs)``; per database in a multi-database folder."""
-        self._require_sound_version_rows(environment)
+        rows = self._require_sound_version_rows(environment)
         if "engine_name" in kwargs:
             # Old revisions (plain upgrade(), or 2.x's strict dispatch) run per database.
             from .revisions import run_per_database
@@ -288,7 +312,8 @@ class RunGuard:
         attempt = 1
         while True:
             try:
-                original(**kwargs)
+                with _read_once(environment, rows if attempt == 1 else None):
+                    original(**kwargs)
                 return
             except Exception as error:
                 if visit is None or visit.timeouts is None:
@@ -352,13 +377,16 @@ class RunGuard:
 
     # -- guards ---------------------------------------------------------------------------------
 
-    def _require_sound_version_rows(self, environment: EnvironmentContext) -> None:
+    def _require_sound_version_rows(
+        self, environment: EnvironmentContext
+    ) -> tuple[str, ...] | None:
         """Refuse a version table whose rows no history can have (Alembic would stop with an
         AssertionError or a TypeError, or act on them): a NULL, empty or non-text
-        version_num, or two revisions of one line of history."""
+        version_num, or two revisions of one line of history.  Returns the rows read, or
+        None when there are none to read."""
         context = environment.get_context()
         if environment.is_offline_mode() or getattr(context, "purge", False):
-            return  # no rows to read, or about to be replaced: 'stamp --purge' is the remedy
+            return None  # no rows to read, or about to be replaced: 'stamp --purge' is the remedy
         rows = context.get_current_heads()
         label = self.config.attributes.get(ATTR_DATABASE, ("default",))[0]
         table = context.version_table
@@ -391,6 +419,7 @@ class RunGuard:
                     f"only the latest applied revision belongs; run 'db stamp --purge {newer}' "
                     f"if the schema matches {newer} (see 'db history')"
                 )
+        return rows
 
     def _establish(
         self, environment: EnvironmentContext, visit: Visit, kwargs: Options, options: Options,
