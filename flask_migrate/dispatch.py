@@ -192,12 +192,7 @@ def run(spec: CommandSpec, values: Mapping[str, Any], group_values: Mapping[str,
         # Ctrl-C: the same answer on both front-ends (click would print "Aborted!", Flask-Script
         # a traceback).  Whatever was not committed has been rolled back by then.
         sys.stdout.flush()
-        if spec.name == "test":  # it never touches the application's databases
-            print("Error: interrupted; the throwaway databases db test made have been removed",
-                  file=sys.stderr)
-        else:
-            print("Error: interrupted; run 'db status' to see where each database is",
-                  file=sys.stderr)
+        print(f"Error: {spec.interrupted}", file=sys.stderr)
         return 130
     except Terminated:
         sys.stdout.flush()
