@@ -33,7 +33,7 @@ from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import RevisionStep
 from alembic.script import ScriptDirectory
 
-from .config import ATTR_DATABASE
+from .config import ATTR_DATABASE, ATTR_THROWAWAY
 from .errors import MigrateError, UsageError, describe, mask_passwords
 from .folder import folder_of
 from .runtime import binds
@@ -725,28 +725,35 @@ def run_suite(config: Any) -> TestReport:
 
     env = folder_of(config).env
     multidb = env is not None and env.multidb
-    while True:
-        visited = len(suites)
-        try:
-            with EnvironmentContext(config, script, fn=steps):
-                script.run_env()
-            return report
-        except _StepFailed as error:
-            suites[error.database].failed(error)
-            if not multidb:
+    # Throwaway databases: the runtime's guard does not commit each revision on PostgreSQL
+    # (_DatabaseSuite._commit_now_and_then commits in batches instead).  Only for this run: a
+    # Config a @migrate.configure hook keeps between commands must not carry it further.
+    config.attributes[ATTR_THROWAWAY] = True
+    try:
+        while True:
+            visited = len(suites)
+            try:
+                with EnvironmentContext(config, script, fn=steps):
+                    script.run_env()
                 return report
-        except Exception:
-            if visited == 0 or len(suites) > visited:
-                raise
-            # env.py refused to visit again a database that failed (a revision that did not
-            # finish on a database that cannot roll DDL back): the others are not tested.
-            report.append(Outcome(
-                "the other databases", None,
-                "not run: env.py stopped at the database that failed",
-            ))
-            return report
-        # A revision failed in one database of a multi-database folder; env.py stopped there.
-        # Run it again for the databases it had not reached (those tested do nothing).
+            except _StepFailed as error:
+                suites[error.database].failed(error)
+                if not multidb:
+                    return report
+            except Exception:
+                if visited == 0 or len(suites) > visited:
+                    raise
+                # env.py refused to visit again a database that failed (a revision that did not
+                # finish on a database that cannot roll DDL back): the others are not tested.
+                report.append(Outcome(
+                    "the other databases", None,
+                    "not run: env.py stopped at the database that failed",
+                ))
+                return report
+            # A revision failed in one database of a multi-database folder; env.py stopped there.
+            # Run it again for the databases it had not reached (those tested do nothing).
+    finally:
+        del config.attributes[ATTR_THROWAWAY]
 
 
 def _count(revisions: int) -> str:
