@@ -50,10 +50,13 @@ TEMPLATES = Path(flask_migrate.__file__).parent / "templates"
 STOCK_TEMPLATES = ("flask", "flask-multidb", "aioflask", "aioflask-multidb")
 
 
-def make_app(tmp_path: Path) -> tuple[Flask, SQLAlchemy]:
-    """A Flask app with one model, ``User``, in the SQLite file ``tmp_path/app.db``."""
+def make_app(tmp_path: Path, binds: dict[str, str] | None = None) -> tuple[Flask, SQLAlchemy]:
+    """A Flask app with one model, ``User``, in the SQLite file ``tmp_path/app.db``, and the
+    binds ``binds`` (name -> URL), if any."""
     app = Flask("api_test_app", root_path=str(tmp_path))
     app.config["SQLALCHEMY_DATABASE_URI"] = sqlite_url(tmp_path / "app.db")
+    if binds:
+        app.config["SQLALCHEMY_BINDS"] = binds
     app.config["SQLALCHEMY_TRACK_MODIFICATIONS"] = False
     db = SQLAlchemy(app)
 
@@ -97,6 +100,16 @@ def app_db(tmp_path):
 @pytest.fixture
 def url(tmp_path) -> str:
     return sqlite_url(tmp_path / "app.db")
+
+
+@pytest.fixture
+def one_revision(app_db, capsys):
+    """``app_db`` with a migrations folder and one revision, ``aaa111`` (create user), not
+    applied; what writing them printed is read away."""
+    init()
+    migrate(message="create user", rev_id="aaa111")
+    capsys.readouterr()
+    return app_db
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,10 +273,7 @@ def test_commands_in_process(app_db, url, capsys):
     assert versions(url) == {"aaa111"}
 
 
-def test_upgrade_sql_output_is_capturable(app_db, url, capsys):
-    init()
-    migrate(message="create user", rev_id="aaa111")
-    capsys.readouterr()
+def test_upgrade_sql_output_is_capturable(one_revision, url, capsys):
     upgrade(sql=True)
     out = capsys.readouterr().out
     assert "CREATE TABLE user" in out
@@ -304,9 +314,7 @@ def test_init_twice_raises(app_db):
     assert sorted(p.name for p in directory.iterdir()) == before
 
 
-def test_unknown_revision_raises(app_db, url):
-    init()
-    migrate(message="create user", rev_id="aaa111")
+def test_unknown_revision_raises(one_revision, url):
     with pytest.raises(MigrateError) as raised:
         upgrade(revision="nosuch")
     assert "nosuch" in str(raised.value)
@@ -333,11 +341,7 @@ def rendered(result) -> str:
     return out.getvalue()
 
 
-def test_status_returns_the_report_and_prints_nothing(app_db, url, capsys):
-    init()
-    migrate(message="create user", rev_id="aaa111")
-    capsys.readouterr()
-
+def test_status_returns_the_report_and_prints_nothing(one_revision, url, capsys):
     report = flask_migrate.status()
 
     assert capsys.readouterr().out == ""
@@ -355,11 +359,7 @@ def test_status_returns_the_report_and_prints_nothing(app_db, url, capsys):
     assert "  status:  up to date" in rendered(report).splitlines()
 
 
-def test_upgrade_plan_returns_the_steps_runs_none_and_prints_nothing(app_db, url, capsys):
-    init()
-    migrate(message="create user", rev_id="aaa111")
-    capsys.readouterr()
-
+def test_upgrade_plan_returns_the_steps_runs_none_and_prints_nothing(one_revision, url, capsys):
     plan = upgrade(plan=True)
 
     assert capsys.readouterr().out == ""
@@ -421,11 +421,7 @@ def test_doctor_fix_returns_what_it_rewrote_and_prints_nothing(app_db, capsys):
     assert "Rewriting with the flask template:" in text and "Nothing left to do" in text
 
 
-def test_lint_returns_the_findings_and_prints_nothing(app_db, capsys):
-    init()
-    migrate(message="create user", rev_id="aaa111")
-    capsys.readouterr()
-
+def test_lint_returns_the_findings_and_prints_nothing(one_revision, capsys):
     report = flask_migrate.lint()
 
     assert capsys.readouterr().out == ""
@@ -434,11 +430,7 @@ def test_lint_returns_the_findings_and_prints_nothing(app_db, capsys):
     assert rendered(report) == "Checked 1 revision for sqlite: no findings.\n"
 
 
-def test_test_returns_the_report_and_prints_nothing(app_db, url, capsys):
-    init()
-    migrate(message="create user", rev_id="aaa111")
-    capsys.readouterr()
-
+def test_test_returns_the_report_and_prints_nothing(one_revision, url, capsys):
     report = flask_migrate.test()
 
     assert capsys.readouterr().out == ""
@@ -497,22 +489,13 @@ def tmp_path_of(url: str) -> str:
 def app_with_bind(tmp_path):
     """(app, folder, URL of the bind 'users'): an application whose single-database folder
     has one revision, applied, and which has grown a bind since; in an application context."""
-    app = Flask("api_test_bind_app", root_path=str(tmp_path))
     users_url = sqlite_url(tmp_path / "users.db")
-    app.config["SQLALCHEMY_DATABASE_URI"] = sqlite_url(tmp_path / "app.db")
-    app.config["SQLALCHEMY_BINDS"] = {"users": users_url}
-    app.config["SQLALCHEMY_TRACK_MODIFICATIONS"] = False
-    db = SQLAlchemy(app)
-
-    class Item(db.Model):
-        __tablename__ = "item"
-        id = db.Column(db.Integer, primary_key=True)
-
+    app, db = make_app(tmp_path, binds={"users": users_url})
     directory = tmp_path / "migrations"
     Migrate(app, db, directory=str(directory))
     with app.app_context():
         init()
-        revision(message="items", rev_id="aaa111")
+        revision(message="users", rev_id="aaa111")
         upgrade()
         yield app, directory, users_url
     _dispose(app, db)
