@@ -644,7 +644,7 @@ def _show_plan(
                          "--sql writes a script without one; use one of them")
     config = _config(directory, x_arg=x_arg, command="plan", bind=bind)
 
-    def steps(script: ScriptDirectory, heads: tuple[str, ...]) -> Any:
+    def steps(script: ScriptDirectory, heads: tuple[str, ...]) -> list[_alembic.PlannedStep]:
         if upgrade:
             return _alembic.upgrade_steps(script, revision, heads)
         return _alembic.downgrade_steps(script, revision, heads)

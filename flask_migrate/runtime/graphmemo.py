@@ -39,7 +39,8 @@ import os
 import pickle
 import sys
 import time
-from typing import Any, Iterator
+from types import ModuleType
+from typing import TYPE_CHECKING, Callable, Iterator, TypedDict, cast
 
 import alembic
 from alembic import util as alembic_util
@@ -48,6 +49,9 @@ from alembic.script.revision import Revision, RevisionMap
 
 from .. import _alembic
 from ..config import ATTR_COMMAND
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MEMO_NAME = "flask_migrate_graph.pickle"
 #: Change when what the memo holds, or how it is read, changes.
@@ -63,11 +67,37 @@ _ATTR_STATE = "flask_migrate.graphmemo"
 Status = tuple[int, int, int, int]
 
 
+class Entry(TypedDict):
+    """One revision in the memo: what ``Script.__init__`` reads from its module (see
+    :func:`_entry`)."""
+
+    revision: str
+    down_revision: str | list[str] | None
+    branch_labels: list[str]
+    depends_on: list[str]
+    path: str
+    longdoc: str
+
+
+class Memo(TypedDict, total=False):
+    """The memo file (all of it, or nothing when it could not be read): the graph, and what
+    tells whether it still describes the folder."""
+
+    format: int
+    identity: list[object]
+    #: When the memo was made (``time.time_ns()``).
+    made: int
+    #: Each ``.py`` file's path -> its :data:`Status`, then its content hash.
+    files: dict[str, list[int | str]]
+    #: The revision map's state (:func:`flask_migrate._alembic.revision_map_state`).
+    graph: dict[str, object]
+
+
 class MemoScript(Script):
     """An Alembic ``Script`` made from the memo: the revision's graph and docstring, and its
     module imported only if something asks for it."""
 
-    def __init__(self, entry: dict[str, Any]) -> None:
+    def __init__(self, entry: Entry) -> None:
         down = entry["down_revision"]
         # What Script.__init__ gives Revision.__init__, from the values the module held.
         Revision.__init__(
@@ -79,17 +109,17 @@ class MemoScript(Script):
         )
         self.path = entry["path"]
         self._memo_longdoc: str = entry["longdoc"]
-        self._module: Any = None
+        self._module: ModuleType | None = None
 
     @property
-    def module(self) -> Any:
+    def module(self) -> ModuleType:
         if self._module is None:
             directory, filename = os.path.split(self.path)
             self._module = alembic_util.load_python_file(directory, filename)
         return self._module
 
     @module.setter
-    def module(self, module: Any) -> None:
+    def module(self, module: ModuleType) -> None:
         self._module = module
 
     @property
@@ -110,17 +140,19 @@ def install() -> None:
 class _State:
     """What one command knows: the memo's path, the files' status, the memo's map state."""
 
-    def __init__(self, path: str, files: dict[str, Any], graph: dict | None) -> None:
+    def __init__(
+        self, path: str, files: dict[str, os.stat_result], graph: dict[str, object] | None
+    ) -> None:
         self.path = path
         self.files = files
         self.graph = graph
         self.served = False
         #: The memo to write once the command has succeeded (:func:`flush`): a command that
         #: fails changes no file.
-        self.pending: Any = None
+        self.pending: Callable[[], None] | None = None
 
 
-def _hook(config: Any, script: ScriptDirectory) -> None:
+def _hook(config: Config, script: ScriptDirectory) -> None:
     attributes = getattr(config, "attributes", None)
     if not isinstance(attributes, dict) or attributes.get(ATTR_COMMAND) not in READING_COMMANDS:
         return
@@ -179,7 +211,7 @@ def _content_hash(path: str) -> str:
         return hashlib.sha256(file.read()).hexdigest()
 
 
-def _identity(script: ScriptDirectory) -> list[Any]:
+def _identity(script: ScriptDirectory) -> list[object]:
     return [FORMAT, sys.version_info[:2], alembic.__version__, _locations(script),
             script.recursive_version_locations]
 
@@ -198,11 +230,12 @@ def _look(script: ScriptDirectory) -> _State | None:
         return _State(path, current, None)
     racy_before = memo["made"] - RACY_SECONDS * 1_000_000_000
     for name, stat in current.items():
-        size, mtime, ctime, inode, digest = memo["files"][name]
-        if _status(stat) == (size, mtime, ctime, inode) and ctime < racy_before:
+        recorded = memo["files"][name]
+        # The same status, so the same ctime as recorded.
+        if _status(stat) == tuple(recorded[:4]) and stat.st_ctime_ns < racy_before:
             continue
         try:
-            if _content_hash(name) != digest:
+            if _content_hash(name) != recorded[4]:
                 return _State(path, current, None)
         except OSError:
             return None
@@ -210,13 +243,13 @@ def _look(script: ScriptDirectory) -> _State | None:
 
 
 class _Unpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
+    def find_class(self, module: str, name: str) -> type[MemoScript]:
         if (module, name) == (MemoScript.__module__, MemoScript.__name__):
             return MemoScript
         raise pickle.UnpicklingError(f"{module}.{name} is not part of a graph memo")
 
 
-def _read(path: str) -> dict[str, Any]:
+def _read(path: str) -> Memo:
     try:
         with open(path, "rb") as file:
             data = file.read()
@@ -230,24 +263,26 @@ def _read(path: str) -> dict[str, Any]:
                 gc.enable()
     except Exception:  # unreadable, truncated, or written by something else: no shortcut
         return {}
-    return memo if isinstance(memo, dict) and memo.get("format") == FORMAT else {}
+    if not isinstance(memo, dict) or memo.get("format") != FORMAT:
+        return {}
+    return cast(Memo, memo)  # as _write wrote it, FORMAT says
 
 
 class _Unmemoable(Exception):
     """A revision module holds something the memo cannot give back exactly."""
 
 
-def _text(value: Any) -> str:
+def _text(value: object) -> str:
     if not isinstance(value, str):
         raise _Unmemoable
     return value
 
 
-def _texts(value: Any) -> list[str]:
+def _texts(value: object) -> list[str]:
     return [_text(item) for item in alembic_util.to_tuple(value, default=())]
 
 
-def _entry(script: Script) -> dict[str, Any]:
+def _entry(script: Script) -> Entry:
     """What ``Script.__init__`` reads from the module, and the docstring it would print."""
     module = script.module
     down = module.down_revision
@@ -281,7 +316,7 @@ def _loading(script: ScriptDirectory, state: _State) -> Iterator[Script]:
             state.pending = lambda: _write(script, state, made, digests, entries)
 
 
-def flush(config: Any) -> None:
+def flush(config: Config) -> None:
     """Write the memo a command that succeeded has made, if any."""
     attributes = getattr(config, "attributes", None)
     state = attributes.get(_ATTR_STATE) if isinstance(attributes, dict) else None
@@ -293,7 +328,7 @@ def flush(config: Any) -> None:
 
 def _write(
     script: ScriptDirectory, state: _State, made: int, digests: dict[str, str],
-    entries: list[dict],
+    entries: list[Entry],
 ) -> None:
     now = dict(_files(script))
     if set(now) != set(state.files) or any(
@@ -302,7 +337,7 @@ def _write(
         return  # changed since the command began: what was loaded may not be what was hashed
     stand_ins = [MemoScript(entry) for entry in entries]
     graph = _alembic.revision_map_state(RevisionMap(lambda: iter(stand_ins)))
-    memo = {
+    memo: Memo = {
         "format": FORMAT, "identity": _identity(script), "made": made,
         "files": {name: [*_status(stat), digests[name]] for name, stat in state.files.items()},
         "graph": graph,
