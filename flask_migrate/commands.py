@@ -17,7 +17,8 @@ import shutil
 import sys
 import threading
 import warnings
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterator, Sequence, TextIO
 
 from alembic import command as alembic_command
 from alembic.script import ScriptDirectory
@@ -42,6 +43,7 @@ from .runtime.timeouts import ATTR_TIMEOUTS
 if TYPE_CHECKING:  # imported when the command runs: they need what other commands do not
     from .diagnosis import Diagnosis
     from .linter import LintReport
+    from .repair import Conversion
     from .testing import TestReport
 
 DEFAULT_DIRECTORY = "migrations"
@@ -383,11 +385,13 @@ def migrate(
     version_path: str | None = None,
     rev_id: str | None = None,
     x_arg: Sequence[str] | None = None,
-) -> None:
+) -> NewRevisions:
     """Autogenerate a new revision file from the changes in the models.
 
     Writes nothing when no change is detected.  Parameters are those of :func:`revision`;
-    ``x_arg`` holds the ``-x`` values passed to env.py.
+    ``x_arg`` holds the ``-x`` values passed to env.py.  Returns the :class:`NewRevisions`
+    written (none when nothing changed), with what ``lint`` finds in them, and prints none of
+    it: the command line prints the findings.
     """
     config = _config(directory, x_arg=x_arg, autogenerate=True, command="migrate")
     with _errors_translated(config, named=(head,)), _removed_if_failed(config):
@@ -398,30 +402,76 @@ def migrate(
             branch_label=branch_label, version_path=version_path, rev_id=rev_id,
             process_revision_directives=_autogenerate.guard,
         )
-    if not sql:
-        _lint_new_revisions(config, written)
-
-
-def _lint_new_revisions(config: Config, written: Any) -> None:
-    """Print what ``lint`` finds in the revisions ``migrate`` just wrote (the exit status
-    stays 0: the revision is written, and is the user's to review)."""
-    from . import linter as _lint
-
     scripts = [script for script in (written if isinstance(written, list) else [written])
                if script is not None]
-    if not scripts:
-        return
+    revisions = tuple(NewRevision(script.revision, script.path, _first_line(script.doc))
+                      for script in scripts)
+    if sql or not revisions:
+        return NewRevisions(revisions)
+    return _linted(config, revisions)
+
+
+@dataclass(frozen=True)
+class NewRevision:
+    """One revision file ``migrate`` wrote: its id, its path and its message."""
+
+    revision: str
+    path: str
+    message: str
+
+
+@dataclass(frozen=True)
+class NewRevisions:
+    """What ``migrate`` wrote, and what ``lint`` finds in it.
+
+    The exit status stays 0 whatever the findings: the revision is written, and is the user's
+    to review.
+    """
+
+    #: The revision files written, none when no change was detected.
+    revisions: tuple[NewRevision, ...]
+    #: What ``lint`` finds in them, accepted findings included; None when they were not linted.
+    findings: LintReport | None = None
+    #: Why they could not be linted (the one sentence of the error), or None.
+    not_linted: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return 0
+
+    @property
+    def error(self) -> None:
+        return None
+
+    def render(self, out: TextIO) -> None:
+        """The findings no marker accepts, or why the revisions were not linted.  (Alembic
+        itself printed the file it generated while the command ran.)"""
+        from .linter import print_report
+
+        if self.not_linted is not None:
+            print(f"Not linted: {self.not_linted}", file=out)
+        elif self.findings is not None and self.findings.open:
+            print("db lint finds, in the new revision:", file=out)
+            print_report(self.findings, out, summary=False)
+            print("Fix the revision, or accept a finding with a marker (see 'db lint --help').",
+                  file=out)
+
+
+def _first_line(doc: str | None) -> str:
+    lines = (doc or "").strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def _linted(config: Config, revisions: tuple[NewRevision, ...]) -> NewRevisions:
+    """The revisions ``migrate`` just wrote, with what ``lint`` finds in them."""
+    from . import linter as _lint
+
     try:
         with _errors_translated(config):
-            report = _lint.lint(config, revisions=[script.revision for script in scripts])
+            report = _lint.lint(config, revisions=[new.revision for new in revisions])
     except MigrateError as error:
-        print(f"Not linted: {error}", file=config.stdout)
-        return
-    if report.open:
-        print("db lint finds, in the new revision:", file=config.stdout)
-        _lint.print_report(report, config.stdout, summary=False)
-        print("Fix the revision, or accept a finding with a marker (see 'db lint --help').",
-              file=config.stdout)
+        return NewRevisions(revisions, not_linted=str(error))
+    return NewRevisions(revisions, report)
 
 
 def edit(directory: str | None = None, revision: str = "head") -> None:
@@ -594,7 +644,7 @@ def _show_plan(
                          "--sql writes a script without one; use one of them")
     config = _config(directory, x_arg=x_arg, command="plan", bind=bind)
 
-    def steps(script: ScriptDirectory, heads: tuple[str, ...]) -> Any:
+    def steps(script: ScriptDirectory, heads: tuple[str, ...]) -> list[_alembic.PlannedStep]:
         if upgrade:
             return _alembic.upgrade_steps(script, revision, heads)
         return _alembic.downgrade_steps(script, revision, heads)
@@ -831,12 +881,18 @@ def doctor(directory: str | None = None, fix: bool = False) -> Diagnosis:
         return examine(config, fix=fix)
 
 
-def convert_multidb(directory: str | None = None, stamp_binds: bool = False) -> None:
+def convert_multidb(directory: str | None = None, stamp_binds: bool = False) -> Conversion:
     """Convert the migrations folder to track every database, keeping its history.
 
     Replaces env.py and script.py.mako with the flask-multidb template (backups kept, diff
-    printed).  The existing revisions keep applying to the default database only; every bind
+    shown).  The existing revisions keep applying to the default database only; every bind
     gets its own ``alembic_version`` table.
+
+    Returns the :class:`~flask_migrate.repair.Conversion` (the template, the files rewritten
+    with their backups and diffs, the binds, what was stamped) and prints nothing: the command
+    line does.  Raises :class:`~flask_migrate.errors.MigrateError` when the folder cannot be
+    converted (nothing is changed then); a bind that cannot be stamped after the conversion is
+    ``conversion.error`` instead (exit status 1).
 
     :param stamp_binds: also record the head revision in every bind's database now, instead of
         at the next ``upgrade``.  This is ``--stamp-binds``.
@@ -845,4 +901,4 @@ def convert_multidb(directory: str | None = None, stamp_binds: bool = False) -> 
 
     config = _config(directory, command="convert-multidb")
     with _errors_translated(config):
-        run_convert_multidb(config, stamp_binds=stamp_binds)
+        return run_convert_multidb(config, stamp_binds=stamp_binds)

@@ -32,6 +32,9 @@ ATTR_COMMAND = "flask_migrate.command"
 ATTR_BINDS = "flask_migrate.binds"
 #: Set by the runtime while it visits a database: its name and masked URL.
 ATTR_DATABASE = "flask_migrate.database"
+#: Set to True by ``db test`` (:mod:`flask_migrate.testing`): the databases are throwaway ones
+#: that nothing else uses, so a commit per revision buys no durability there.
+ATTR_THROWAWAY = "flask_migrate.throwaway"
 
 
 class Config(AlembicConfig):

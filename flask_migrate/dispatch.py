@@ -6,8 +6,8 @@ Both front-ends hand :func:`run` the values their parser produced; it merges the
 status.  Unset values are left out of the call, so the API's own defaults apply.
 
 What a function returns is presented here too, and only here: ``None``, or a :class:`Result`
-(the report of ``status``, ``--plan``, ``lint``, ``test`` and ``doctor``), which the API
-returns without printing it.
+(the report of ``status``, ``--plan``, ``lint``, ``test`` and ``doctor``, the revisions
+``migrate`` wrote, what ``convert-multidb`` did), which the API returns without printing it.
 """
 from __future__ import annotations
 
@@ -63,12 +63,16 @@ class Result(Protocol):
 
 
 if TYPE_CHECKING:  # for mypy to check that each report the API returns is a Result
+    from .commands import NewRevisions
     from .diagnosis import Diagnosis
     from .linter import LintReport
     from .plan import Plan, StatusReport
+    from .repair import Conversion
     from .testing import TestReport
 
-    _REPORTS: tuple[type[Result], ...] = (Diagnosis, LintReport, Plan, StatusReport, TestReport)
+    _REPORTS: tuple[type[Result], ...] = (
+        Conversion, Diagnosis, LintReport, NewRevisions, Plan, StatusReport, TestReport,
+    )
 
 
 def _given(value: Any) -> bool:
@@ -188,12 +192,7 @@ def run(spec: CommandSpec, values: Mapping[str, Any], group_values: Mapping[str,
         # Ctrl-C: the same answer on both front-ends (click would print "Aborted!", Flask-Script
         # a traceback).  Whatever was not committed has been rolled back by then.
         sys.stdout.flush()
-        if spec.name == "test":  # it never touches the application's databases
-            print("Error: interrupted; the throwaway databases db test made have been removed",
-                  file=sys.stderr)
-        else:
-            print("Error: interrupted; run 'db status' to see where each database is",
-                  file=sys.stderr)
+        print(f"Error: {spec.interrupted}", file=sys.stderr)
         return 130
     except Terminated:
         sys.stdout.flush()
@@ -206,8 +205,8 @@ def run(spec: CommandSpec, values: Mapping[str, Any], group_values: Mapping[str,
 def _present(spec: CommandSpec, result: object) -> int:
     """Show what the API function returned; its exit status.
 
-    A command whose outcome is not all-or-nothing (``status``, ``lint``, ``test``, ``doctor``)
-    returns a :class:`Result` that says which it was.
+    A command whose outcome is not all-or-nothing (``status``, ``lint``, ``test``, ``doctor``,
+    ``convert-multidb``) returns a :class:`Result` that says which it was.
     """
     if result is None:
         return 0

@@ -40,7 +40,8 @@ import os
 import re
 import tokenize
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Iterator, Mapping, Sequence, TextIO
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence, TextIO
 
 import sqlalchemy as sa
 from alembic.operations import Operations
@@ -51,6 +52,15 @@ from .errors import MigrateError, UsageError, describe
 from .extension import current_record
 from .folder import folder_of
 from .runtime import binds
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.ddl.impl import DefaultImpl
+    from alembic.operations import BatchOperations
+    from alembic.operations.batch import BatchOperationsImpl
+    from sqlalchemy.engine import Dialect
+    from sqlalchemy.sql.base import Executable
+    from sqlalchemy.types import TypeEngine
 
 ERROR, WARNING, NOTE = "error", "warning", "note"
 #: Keys of :attr:`Rule.texts`: PostgreSQL, MySQL and MariaDB, and every other database.
@@ -247,7 +257,7 @@ class Finding:
     accepted: str | None = None
 
 
-class LintReport(list):
+class LintReport(list[Finding]):
     """The findings of every revision checked, accepted ones included, in apply order.
 
     ``exit_code`` is 1 when a finding that is not accepted is an error, else 0.
@@ -485,23 +495,23 @@ def _function_names(expression: str, family: str) -> set[str]:
 # -- recording what Alembic runs -----------------------------------------------------------------
 
 
-def _name(thing: Any) -> str | None:
+def _name(thing: object) -> str | None:
     name = getattr(thing, "name", None)
     return None if name is None else str(name)
 
 
-def _table_of(thing: Any) -> str | None:
+def _table_of(thing: object) -> str | None:
     table = getattr(thing, "table", None)
     name = _name(table) if table is not None else None
     # Alembic's stand-in table when op.drop_index() is given no table_name.
     return None if name == "no_table" else name
 
 
-def _type_instance(type_: Any) -> Any:
+def _type_instance(type_: TypeEngine[Any] | type[TypeEngine[Any]]) -> TypeEngine[Any]:
     return type_() if isinstance(type_, type) else type_
 
 
-def _sql_of(element: Any, dialect: Any) -> str | None:
+def _sql_of(element: Any, dialect: Dialect) -> str | None:
     """The SQL text of a default or a statement: a string, ``text()``, or a construct."""
     if element is None:
         return None
@@ -516,14 +526,14 @@ def _sql_of(element: Any, dialect: Any) -> str | None:
         return None
 
 
-def _server_default(column: Any, dialect: Any) -> str | None:
+def _server_default(column: sa.Column[Any], dialect: Dialect) -> str | None:
     default = getattr(column, "server_default", None)
     if default is None:
         return None
     return _sql_of(getattr(default, "arg", default), dialect) or "(an expression)"
 
 
-def _widens(old: Any, new: Any, family: str) -> bool:
+def _widens(old: TypeEngine[Any], new: TypeEngine[Any], family: str) -> bool:
     """Whether changing ``old`` to ``new`` keeps the table as it is (only lengthens text)."""
     if not isinstance(old, sa.String) or not isinstance(new, sa.String):
         return False
@@ -541,7 +551,7 @@ def _widens(old: Any, new: Any, family: str) -> bool:
     return False
 
 
-def _describe_type(type_: Any, dialect: Any) -> str:
+def _describe_type(type_: TypeEngine[Any], dialect: Dialect) -> str:
     try:
         return str(type_.compile(dialect=dialect))
     except Exception:
@@ -555,7 +565,9 @@ class _Recorder:
     which (offline) only writes SQL to a buffer nobody reads.
     """
 
-    def __init__(self, target: Any, check: RevisionCheck, dialect: Any) -> None:
+    def __init__(
+        self, target: DefaultImpl | BatchOperationsImpl, check: RevisionCheck, dialect: Dialect
+    ) -> None:
         self._target = target
         self._check = check
         self._dialect = dialect
@@ -563,23 +575,25 @@ class _Recorder:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._target, name)
 
-    def create_table(self, table: Any, **kw: Any) -> None:
+    def create_table(self, table: sa.Table, **kw: Any) -> None:
         self._check.created_table(table.name)
 
-    def drop_table(self, table: Any, **kw: Any) -> None:
+    def drop_table(self, table: sa.Table, **kw: Any) -> None:
         self._check.dropped_table(table.name)
 
     def rename_table(self, old_table_name: str, new_table_name: str, *args: Any,
                      **kw: Any) -> None:
         self._check.renamed_table(old_table_name, new_table_name)
 
-    def add_column(self, table_name: str, column: Any, *args: Any, **kw: Any) -> None:
+    def add_column(self, table_name: str, column: sa.Column[Any], *args: Any,
+                   **kw: Any) -> None:
         self._check.added_column(
             table_name, column.name, nullable=column.nullable is not False,
             default=_server_default(column, self._dialect),
         )
 
-    def drop_column(self, table_name: str, column: Any, *args: Any, **kw: Any) -> None:
+    def drop_column(self, table_name: str, column: sa.Column[Any], *args: Any,
+                    **kw: Any) -> None:
         self._check.dropped_column(table_name, _name(column) or str(column))
 
     def alter_column(self, table_name: str, column_name: str, *args: Any, **kw: Any) -> None:
@@ -604,13 +618,13 @@ class _Recorder:
         if kw.get("name") and kw["name"] != column_name:
             check.renamed_column(table_name, column_name, kw["name"])
 
-    def create_index(self, index: Any, **kw: Any) -> None:
+    def create_index(self, index: sa.Index, **kw: Any) -> None:
         self._check.created_index(_table_of(index), _name(index), _concurrently(index))
 
-    def drop_index(self, index: Any, **kw: Any) -> None:
+    def drop_index(self, index: sa.Index, **kw: Any) -> None:
         self._check.dropped_index(_table_of(index), _name(index), _concurrently(index))
 
-    def add_constraint(self, const: Any) -> None:
+    def add_constraint(self, const: sa.Constraint) -> None:
         if isinstance(const, sa.ForeignKeyConstraint):
             kind = "foreign key"
         elif isinstance(const, sa.CheckConstraint):
@@ -625,10 +639,10 @@ class _Recorder:
         self._check.added_constraint(_table_of(const) or "?", _name(const), kind,
                                      not_valid=not_valid)
 
-    def drop_constraint(self, const: Any) -> None:
+    def drop_constraint(self, const: sa.Constraint) -> None:
         pass
 
-    def execute(self, sql: Any, *args: Any, **kw: Any) -> None:
+    def execute(self, sql: str | Executable, *args: Any, **kw: Any) -> None:
         if isinstance(sql, sa.sql.expression.UpdateBase) or isinstance(sql, sa.sql.Select):
             return  # data, not schema: no rule is about it
         text = _sql_of(sql, self._dialect)
@@ -641,11 +655,11 @@ class _Recorder:
             check_postgresql(text, check)
 
 
-def _concurrently(index: Any) -> bool:
+def _concurrently(index: sa.Index) -> bool:
     return bool(index.dialect_kwargs.get("postgresql_concurrently"))
 
 
-def _run_offline(function: Any, check: RevisionCheck) -> None:
+def _run_offline(function: Callable[[], object], check: RevisionCheck) -> None:
     """Run a revision's upgrade function against the recorder, on an offline context."""
     context = MigrationContext.configure(
         dialect_name=check.dialect, opts={"as_sql": True, "output_buffer": io.StringIO()},
@@ -659,7 +673,7 @@ def _run_offline(function: Any, check: RevisionCheck) -> None:
         original = operations.batch_alter_table
 
         @contextlib.contextmanager
-        def batch_alter_table(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        def batch_alter_table(*args: Any, **kwargs: Any) -> Iterator[BatchOperations]:
             with original(*args, **kwargs) as batch:
                 # The recorder keeps every operation, so the block has nothing to rebuild
                 # (which offline would need the live table).
@@ -887,7 +901,7 @@ def _require_dialect(name: str) -> str:
     return name
 
 
-def databases(config: Any, dialect: str | None) -> list[tuple[str | None, str]]:
+def databases(config: Config, dialect: str | None) -> list[tuple[str | None, str]]:
     """(name, dialect) of every database the folder migrates; the name is None in a
     single-database folder.  Nothing connects: the dialect is read from each URL."""
     env = folder_of(config).env
@@ -956,14 +970,15 @@ def _steps_back(script: ScriptDirectory, end: str) -> str:
     return revision.revision if revision is not None else end
 
 
-def _upgrade_function(module: Any, database: str | None) -> Any:
+def _upgrade_function(module: ModuleType, database: str | None) -> Callable[[], object] | None:
     """The function that upgrades ``database`` in a revision module, or None."""
-    if database is None:
-        return getattr(module, "upgrade", None)
-    function = getattr(module, f"upgrade_{database}", None)
+    function: object = getattr(module, "upgrade" if database is None else f"upgrade_{database}",
+                               None)
     if callable(function):
         return function
-    plain = getattr(module, "upgrade", None)
+    if database is None:
+        return None
+    plain: object = getattr(module, "upgrade", None)
     # Written before the folder became multi-database: the default database's.
     if database == binds.DEFAULT and callable(plain) and not inspect.signature(plain).parameters:
         return plain
@@ -1006,7 +1021,7 @@ def _file_finding(rule_id: str, script: Script, line: int, message: str) -> Find
 
 
 def lint(
-    config: Any,
+    config: Config,
     rev_range: str | None = None,
     dialect: str | None = None,
     revisions: Sequence[str] | None = None,

@@ -9,13 +9,18 @@ of ``upgrade`` and ``downgrade`` are built on it; their reports (:class:`StatusR
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence, TextIO, overload
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence, TextIO, overload
 
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
 
 from .config import ATTR_DATABASE, Config
 from .runtime.marks import Interrupted, read
+
+if TYPE_CHECKING:
+    from alembic.runtime.migration import MigrationContext, RevisionStep
+
+    from ._alembic import PlannedStep
 
 #: Exit status of ``status`` when some database has revisions to apply.
 PENDING_EXIT_CODE = 3
@@ -110,10 +115,11 @@ class Plan(_States):
         print_plan(self, out)
 
 
-StepsFunction = Callable[[ScriptDirectory, tuple[str, ...]], Iterable[Any]]
+#: ``steps(script, current_heads)``: the revisions a command would run (see :mod:`._alembic`).
+StepsFunction = Callable[[ScriptDirectory, tuple[str, ...]], Iterable["PlannedStep"]]
 
 
-def _step(migration: Any) -> Step:
+def _step(migration: PlannedStep) -> Step:
     revision = migration.revision
     message = (revision.doc or "").strip().splitlines()
     return Step(revision.revision, message[0] if message else "", bool(migration.is_upgrade))
@@ -122,7 +128,8 @@ def _step(migration: Any) -> Step:
 def _database(config: Config) -> tuple[str, str]:
     """The name and masked URL of the database env.py is visiting (set by the run's guard,
     :mod:`flask_migrate.runtime.guard`, whichever env.py it is)."""
-    return config.attributes.get(ATTR_DATABASE) or ("default", "?")
+    database: tuple[str, str] | None = config.attributes.get(ATTR_DATABASE)
+    return database or ("default", "?")
 
 
 def collect(config: Config, steps: StepsFunction) -> tuple[DatabaseState, ...]:
@@ -130,9 +137,9 @@ def collect(config: Config, steps: StepsFunction) -> tuple[DatabaseState, ...]:
     script = ScriptDirectory.from_config(config)
     report: list[DatabaseState] = []
 
-    def record(current: Any, context: Any) -> list[Any]:
+    def record(heads: tuple[str, ...], context: MigrationContext) -> list[RevisionStep]:
         name, url = _database(config)
-        current = tuple(current or ())
+        current = tuple(heads or ())
         interrupted = None
         if context.connection is not None and not context.as_sql:
             interrupted = read(

@@ -27,9 +27,15 @@ A data migration, tested by inserting rows at one revision and reading them at t
 """
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import pytest
+
+if TYPE_CHECKING:  # imported only when a test asks for a fixture (see above)
+    from flask import Flask
+    from sqlalchemy.engine import Engine
+
+    from .testing import TestReport
 
 
 class Migrator:
@@ -39,7 +45,7 @@ class Migrator:
     :param directory: the migrations folder (default: the one given to ``Migrate``).
     """
 
-    def __init__(self, app: Any, directory: str | None = None) -> None:
+    def __init__(self, app: Flask, directory: str | None = None) -> None:
         self.app = app
         self.directory = directory
         #: Database name (``""`` for the default one) -> masked URL of its throwaway stand-in.
@@ -57,7 +63,7 @@ class Migrator:
 
         commands.downgrade(self.directory, revision)
 
-    def engine_of(self, name: str = "") -> Any:
+    def engine_of(self, name: str = "") -> Engine:
         """The engine of throwaway database ``name`` (``""``: the default database)."""
         from .extension import require_record
         from .runtime import binds
@@ -65,11 +71,11 @@ class Migrator:
         return binds.engine(require_record(), name)
 
     @property
-    def engine(self) -> Any:
+    def engine(self) -> Engine:
         """The engine of the default throwaway database."""
         return self.engine_of("")
 
-    def run_tests(self) -> Any:
+    def run_tests(self) -> TestReport:
         """Run the tests of ``db test`` (on throwaway databases of their own) and return the
         :class:`~flask_migrate.testing.TestReport`."""
         from . import commands
@@ -86,7 +92,7 @@ class Migrator:
 
 
 @pytest.fixture
-def flask_migrate_app() -> Any:
+def flask_migrate_app() -> Flask:
     """The application whose migrations are tested: the one ``flask`` would load.
 
     Override this fixture in a ``conftest.py`` to return your application.
@@ -104,7 +110,7 @@ def flask_migrate_app() -> Any:
 
 
 @pytest.fixture
-def migrator(flask_migrate_app: Any) -> Iterator[Migrator]:
+def migrator(flask_migrate_app: Flask) -> Iterator[Migrator]:
     """A :class:`Migrator` on throwaway databases, inside an application context."""
     from .extension import require_record
     from .testing import throwaway

@@ -3,8 +3,9 @@
 :func:`rewrite` replaces env.py and script.py.mako by a stock template's, keeping each old file
 as a backup beside it, and returns what it did (:class:`Rewrite`, with the unified diff);
 ``db doctor --fix`` (:mod:`flask_migrate.diagnosis`) and :func:`run_convert_multidb`, which
-turns a single-database folder into a multi-database one, are built on it.  ``versions/`` is
-never touched.
+turns a single-database folder into a multi-database one and returns what it did
+(:class:`Conversion`), are built on it.  ``versions/`` is never touched.  Nothing here prints:
+the command line renders what is returned.
 
 The command-line function is :func:`flask_migrate.commands.convert_multidb`; this module does
 the work.
@@ -175,9 +176,104 @@ def rewrite(folder: str, template: str, names: list[str]) -> Rewritten:
 # --- Single database to multi-database ----------------------------------------------------------
 
 
-def run_convert_multidb(config: Config, stamp_binds: bool) -> None:
+@dataclass(frozen=True)
+class Stamped:
+    """What ``--stamp-binds`` found or did in one bind's database.
+
+    :param bind: the bind's name.
+    :param url: its URL, password masked.
+    :param heads: the revisions recorded there now.
+    :param already: the database recorded revisions before (``heads``), and was left as it
+        was; False when the head revisions were recorded by the conversion.
+    """
+
+    bind: str
+    url: str
+    heads: tuple[str, ...]
+    already: bool = False
+
+    def render(self, out: TextIO) -> None:
+        if self.already:
+            print(f"The bind '{self.bind}' already records {', '.join(self.heads)}: left as it "
+                  "is.", file=out)
+        else:
+            print(f"Recorded {', '.join(self.heads)} in the bind '{self.bind}' ({self.url}).",
+                  file=out)
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """What ``convert-multidb`` did to a migrations folder.
+
+    A folder that is a multi-database one already is left alone (``rewritten`` is None).
+    Once the files are rewritten, a bind whose database cannot be stamped does not undo the
+    conversion: :attr:`error` says so, and the command exits 1.
+    """
+
+    #: The migrations folder.
+    folder: str
+    #: The multi-database template the folder now follows; None when it was one already.
+    template: str | None = None
+    #: env.py and script.py.mako as replaced: their backups and diffs.
+    rewritten: Rewritten | None = None
+    #: The folder's README was the stock one, and is now the new template's.
+    readme_replaced: bool = False
+    #: What the old env.py did that the new one does not (a hand-edited env.py).
+    lost_code: tuple[str, ...] = ()
+    #: The binds of the application: the databases the folder now tracks besides the default.
+    binds: tuple[str, ...] = ()
+    #: ``stamp_binds`` was asked for, and the folder has revisions to stamp.
+    stamping: bool = False
+    #: What ``stamp_binds`` did in each bind, in order, up to a failure.
+    stamped: tuple[Stamped, ...] = ()
+    #: Why a bind could not be stamped (the folder was converted all the same), or None.
+    stamp_error: str | None = None
+
+    @property
+    def converted(self) -> bool:
+        """The files were rewritten (False for a folder that was a multi-database one)."""
+        return self.rewritten is not None
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.stamp_error is not None else 0
+
+    @property
+    def error(self) -> str | None:
+        return self.stamp_error
+
+    def render(self, out: TextIO) -> None:
+        """What was rewritten, the binds stamped, and what to do next."""
+        shown = os.path.relpath(self.folder)
+        if self.rewritten is None:
+            print(f"{shown} is already a multi-database folder: nothing to do.", file=out)
+            return
+        print(f"Converting {shown} to the {self.template} template (versions/ is kept as it "
+              "is):", file=out)
+        self.rewritten.render(out)
+        if self.lost_code:
+            print("Warning: the old env.py had code the new one does not carry: "
+                  + ", ".join(self.lost_code) + "; copy what you still need from the backup.",
+                  file=out)
+        for stamped in self.stamped:
+            stamped.render(out)
+        if self.stamp_error is not None:
+            return  # the Error: line says what happened and what to do
+        print(file=out)
+        print("The existing revisions keep applying to the default database only.", file=out)
+        if self.binds and not self.stamping:
+            print(f"Next: 'db upgrade' records the head revision in {_list(self.binds)} (the "
+                  "existing revisions change nothing there); then 'db migrate' writes a "
+                  "revision for their tables.", file=out)
+        elif self.binds:
+            print("Next: 'db migrate' writes a revision for the tables of the binds.", file=out)
+        else:
+            print("The application configures no bind yet; add SQLALCHEMY_BINDS, then run 'db "
+                  "migrate'.", file=out)
+
+
+def run_convert_multidb(config: Config, stamp_binds: bool) -> Conversion:
     """Turn the single-database folder of ``config`` into a multi-database folder."""
-    out = config.stdout
     folder = config.migrations_folder()
     if not os.path.isdir(folder):
         raise MigrateError(
@@ -186,9 +282,7 @@ def run_convert_multidb(config: Config, stamp_binds: bool) -> None:
         )
     env = MigrationsFolder(folder).env
     if env is not None and env.multidb and env.syntax_error is None:
-        print(f"{os.path.relpath(folder)} is already a multi-database folder: nothing to do.",
-              file=out)
-        return
+        return Conversion(folder)
     record = require_record()
     names = binds.database_names(record, multidb=True)
     if "" not in names:
@@ -219,43 +313,38 @@ def run_convert_multidb(config: Config, stamp_binds: bool) -> None:
     script_directory = ScriptDirectory.from_config(config)
     heads = list(script_directory.get_heads())
     template = "aioflask-multidb" if env is not None and env.asynchronous else "flask-multidb"
-    print(f"Converting {os.path.relpath(folder)} to the {template} template "
-          "(versions/ is kept as it is):", file=out)
-    rewrite(folder, template, ["env.py", "script.py.mako"]).render(out)
-    _replace_readme(folder, template)
-    if env is not None and not env.thin and env.own_code:
-        print("Warning: the old env.py had code the new one does not carry: "
-              + ", ".join(env.own_code) + "; copy what you still need from the backup.",
-              file=out)
-    bind_names = names[1:]
-    if stamp_binds and heads:
-        for name in bind_names:
-            _stamp_bind(name, engines[name], script_directory, out)
-    print(file=out)
-    print("The existing revisions keep applying to the default database only.", file=out)
-    if bind_names and not (stamp_binds and heads):
-        print(f"Next: 'db upgrade' records the head revision in {_list(bind_names)} (the "
-              "existing revisions change nothing there); then 'db migrate' writes a revision "
-              "for their tables.", file=out)
-    elif bind_names:
-        print("Next: 'db migrate' writes a revision for the tables of the binds.", file=out)
-    else:
-        print("The application configures no bind yet; add SQLALCHEMY_BINDS, then run 'db "
-              "migrate'.", file=out)
+    rewritten = rewrite(folder, template, ["env.py", "script.py.mako"])
+    readme_replaced = _replace_readme(folder, template)
+    lost_code = env.own_code if env is not None and not env.thin else ()
+    bind_names = tuple(names[1:])
+    stamping = bool(stamp_binds and heads)
+    stamped: list[Stamped] = []
+    stamp_error = None
+    if stamping:
+        try:
+            for name in bind_names:
+                stamped.append(_stamp_bind(name, engines[name], script_directory))
+        except MigrateError as error:
+            stamp_error = str(error)
+    return Conversion(
+        folder, template, rewritten, readme_replaced, tuple(lost_code), bind_names, stamping,
+        tuple(stamped), stamp_error,
+    )
 
 
-def _list(names: list[str]) -> str:
+def _list(names: Iterable[str]) -> str:
     return ", ".join(f"'{name}'" for name in names)
 
 
-def _replace_readme(folder: str, template: str) -> None:
-    """Replace the folder's README by the new template's, if it is a stock README unchanged."""
+def _replace_readme(folder: str, template: str) -> bool:
+    """Replace the folder's README by the new template's, if it is a stock README unchanged;
+    whether it did."""
     path = os.path.join(folder, "README")
     try:
         with open(path, encoding="utf-8") as file:
             text = file.read()
     except OSError:
-        return
+        return False
     stock = [
         _template_text(name, "README") for name in os.listdir(TEMPLATES_DIR)
         if os.path.isfile(os.path.join(TEMPLATES_DIR, name, "README"))
@@ -263,26 +352,25 @@ def _replace_readme(folder: str, template: str) -> None:
     if text in stock:
         with open(path, "w", encoding="utf-8") as file:
             file.write(_template_text(template, "README"))
+        return True
+    return False
 
 
-def _stamp_bind(name: str, engine: Any, script_directory: ScriptDirectory, out: Any) -> None:
+def _stamp_bind(name: str, engine: Any, script_directory: ScriptDirectory) -> Stamped:
     """Record the head revisions in the bind's database, unless it already has a version."""
     from alembic.runtime.migration import MigrationContext
 
+    url = binds.safe_url(engine.url)
     try:
         with engine.begin() as connection:
             context = MigrationContext.configure(connection)
             current = context.get_current_heads()
             if current:
-                print(f"The bind '{name}' already records {', '.join(current)}: left as it is.",
-                      file=out)
-                return
+                return Stamped(name, url, tuple(current), already=True)
             context.stamp(script_directory, "heads")
     except sa.exc.DBAPIError as error:
         raise MigrateError(
-            f"cannot record the head revision in the bind '{name}' "
-            f"({binds.safe_url(engine.url)}): {describe(error)}; the folder was converted, so "
-            "run 'db upgrade' once the database is reachable"
+            f"cannot record the head revision in the bind '{name}' ({url}): {describe(error)}; "
+            "the folder was converted, so run 'db upgrade' once the database is reachable"
         ) from error
-    heads = ", ".join(script_directory.get_heads())
-    print(f"Recorded {heads} in the bind '{name}' ({binds.safe_url(engine.url)}).", file=out)
+    return Stamped(name, url, tuple(script_directory.get_heads()))

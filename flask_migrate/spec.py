@@ -130,6 +130,14 @@ _COMMAND_HELP: dict[tuple[str, str], str] = {
     "revision.",
 }
 
+#: What the command line says when Ctrl-C stopped a command (after ``Error:``): whatever was
+#: not committed has been rolled back by then.
+INTERRUPTED = "interrupted; run 'db status' to see where each database is"
+#: The same, for the commands that never touch the application's databases.
+_INTERRUPTED: dict[str, str] = {
+    "test": "interrupted; the throwaway databases db test made have been removed",
+}
+
 #: The API functions, in the order ``--help`` lists them.
 COMMANDS: tuple[Callable[..., Any], ...] = (
     commands.list_templates,
@@ -180,6 +188,8 @@ class CommandSpec:
     function: Callable[..., Any]
     help: str
     options: tuple[Option, ...]
+    #: The sentence of the ``Error:`` line when Ctrl-C stops the command.
+    interrupted: str = INTERRUPTED
 
     def accepts(self, name: str) -> bool:
         """The API function takes the parameter ``name``: the command line passes its value on.
@@ -234,7 +244,10 @@ def command_spec(function: Callable[..., Any]) -> CommandSpec:
     if "directory" not in parameters:
         unused = Option("directory", PARAMETERS["directory"], None, _UNUSED_DIRECTORY_HELP, False)
         options = (unused, *options)
-    return CommandSpec(name, function, _first_paragraph(function), options)
+    return CommandSpec(
+        name, function, _first_paragraph(function), options,
+        _INTERRUPTED.get(function.__name__, INTERRUPTED),
+    )
 
 
 def command_specs() -> tuple[CommandSpec, ...]:

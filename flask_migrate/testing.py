@@ -26,19 +26,34 @@ import secrets
 import shutil
 import tempfile
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, TextIO, TypeVar
 
 import sqlalchemy as sa
 from alembic.runtime.environment import EnvironmentContext
-from alembic.runtime.migration import RevisionStep
-from alembic.script import ScriptDirectory
+from alembic.runtime.migration import MigrationContext, RevisionStep
+from alembic.script import Script, ScriptDirectory
 
-from .config import ATTR_DATABASE
+from .config import ATTR_DATABASE, ATTR_THROWAWAY, Config
 from .errors import MigrateError, UsageError, describe, mask_passwords
 from .folder import folder_of
 from .runtime import binds
 from .runtime.transactions import dbapi_connection
 from .runtime.marks import table_name as mark_table_name
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Dialect, Engine, Inspector
+    from sqlalchemy.engine.interfaces import (
+        ReflectedCheckConstraint,
+        ReflectedColumn,
+        ReflectedForeignKeyConstraint,
+        ReflectedIndex,
+        ReflectedPrimaryKeyConstraint,
+        ReflectedUniqueConstraint,
+    )
+
+    from .extension import MigrateRecord
+
+_T = TypeVar("_T")
 
 #: What a throwaway database on a server is called: ``<name>_fmtest_<random>``.
 THROWAWAY_INFIX = "_fmtest_"
@@ -78,7 +93,7 @@ class Outcome:
         return mask_passwords(f"{self.word} {where}{self.test}{detail}")
 
 
-class TestReport(list):
+class TestReport(list[Outcome]):
     """Every :class:`Outcome`, in order; ``exit_code`` is 1 when one of them failed."""
 
     __test__ = False  # not a test class, for pytest
@@ -103,7 +118,7 @@ class TestReport(list):
     def error(self) -> None:
         return None
 
-    def render(self, out: Any) -> None:
+    def render(self, out: TextIO) -> None:
         """One line per test, then the totals."""
         for line in self.lines():
             print(line, file=out)
@@ -132,7 +147,7 @@ class _ServerDatabase:
 
     def __init__(self, url: sa.engine.URL) -> None:
         self.name = _server_name(url)
-        self.admin: Any = None
+        admin: Engine | None = None
         problem: Exception | None = None
         for admin_url in _admin_urls(url):
             engine = sa.create_engine(
@@ -145,18 +160,19 @@ class _ServerDatabase:
                 problem = error
                 engine.dispose()
                 continue
-            self.admin = engine
+            admin = engine
             break
-        if self.admin is None:
+        if admin is None:
             raise MigrateError(
                 f"cannot create a throwaway database on the server of {binds.safe_url(url)}: "
                 f"{describe(problem) if problem else 'no way to connect'}; let its user create "
                 "databases (PostgreSQL: CREATEDB), or pass --database with the URL of an empty "
                 "database to test on"
             )
+        self.admin = admin
         self.url = url.set(database=self.name)
 
-    def _quoted(self, engine: Any) -> str:
+    def _quoted(self, engine: Engine) -> str:
         return engine.dialect.identifier_preparer.quote(self.name)
 
     def drop(self) -> None:
@@ -190,7 +206,7 @@ def _require_empty(url: str) -> None:
 
 
 @contextlib.contextmanager
-def throwaway(record: Any, database: str | None = None) -> Iterator[dict[str, str]]:
+def throwaway(record: MigrateRecord, database: str | None = None) -> Iterator[dict[str, str]]:
     """For the length of the block, every database of the application is a throwaway one.
 
     Yields database name -> masked URL of its stand-in.  Temporary files and databases are
@@ -263,19 +279,25 @@ class Table:
 Schema = Mapping[str, Table]
 
 
-def _type(column: Mapping[str, Any], dialect: Any) -> str:
+def _type(column: ReflectedColumn, dialect: Dialect) -> str:
     try:
         return str(column["type"].compile(dialect=dialect))
     except Exception:  # a type reflection could not name
         return repr(column["type"])
 
 
-def _names(values: Any) -> tuple[str, ...]:
+def _names(values: Iterable[object] | None) -> tuple[str, ...]:
     return tuple(str(value) for value in values or () if value is not None)
 
 
 def _table(
-    dialect: Any, columns: Any, pk: Any, indexes: Any, uniques: Any, fks: Any, checks: Any
+    dialect: Dialect,
+    columns: Iterable[ReflectedColumn],
+    pk: ReflectedPrimaryKeyConstraint | None,
+    indexes: Iterable[ReflectedIndex],
+    uniques: Iterable[ReflectedUniqueConstraint],
+    fks: Iterable[ReflectedForeignKeyConstraint],
+    checks: Iterable[ReflectedCheckConstraint],
 ) -> Table:
     return Table(
         columns=tuple(
@@ -283,7 +305,7 @@ def _table(
              None if column.get("default") is None else str(column["default"]))
             for column in columns
         ),
-        primary_key=_names((pk or {}).get("constrained_columns")),
+        primary_key=_names(pk.get("constrained_columns") if pk else None),
         indexes=frozenset(
             (index.get("name"), _names(index.get("column_names")), bool(index.get("unique")))
             for index in indexes
@@ -304,10 +326,10 @@ def _table(
     )
 
 
-def _optional(method: Callable[..., Any], *args: Any) -> Any:
+def _optional(method: Callable[[str], list[_T]], table: str) -> list[_T]:
     """Reflection a dialect may not offer (check constraints, say): empty when it does not."""
     try:
-        return method(*args)
+        return method(table)
     except NotImplementedError:
         return []
 
@@ -419,7 +441,7 @@ class Snapshots:
     :class:`Table` object, which makes comparing two snapshots cheap too.
     """
 
-    def __init__(self, connection: Any, ignored: set[str]) -> None:
+    def __init__(self, connection: Connection, ignored: set[str]) -> None:
         self.connection = connection
         self.ignored = ignored
         self.dialect = connection.dialect
@@ -435,10 +457,10 @@ class Snapshots:
             return self._multi(inspector)
         return {name: self._reflect(inspector, name) for name in self._tables(inspector)}
 
-    def _tables(self, inspector: Any) -> list[str]:
+    def _tables(self, inspector: Inspector) -> list[str]:
         return [name for name in inspector.get_table_names() if name not in self.ignored]
 
-    def _reflect(self, inspector: Any, name: str) -> Table:
+    def _reflect(self, inspector: Inspector, name: str) -> Table:
         return _table(
             self.dialect, inspector.get_columns(name), inspector.get_pk_constraint(name),
             inspector.get_indexes(name), _optional(inspector.get_unique_constraints, name),
@@ -460,7 +482,7 @@ class Snapshots:
             found[table] = self._cache[key]
         return found
 
-    def _sqlite(self, inspector: Any) -> dict[str, Table]:
+    def _sqlite(self, inspector: Inspector) -> dict[str, Table]:
         rows = self.connection.exec_driver_sql(
             "SELECT tbl_name, type, name, sql FROM sqlite_master "
             "WHERE type IN ('table', 'index') ORDER BY tbl_name, type, name"
@@ -478,7 +500,7 @@ class Snapshots:
             found[table] = self._cache[key]
         return found
 
-    def _multi(self, inspector: Any) -> dict[str, Table]:
+    def _multi(self, inspector: Inspector) -> dict[str, Table]:
         names = self._tables(inspector)
         if not names:
             return {}
@@ -570,7 +592,7 @@ class _StepFailed(Exception):
         self.original = original
 
 
-def _label(revision: Any) -> str:
+def _label(revision: Script) -> str:
     doc = (revision.doc or "").strip().splitlines()
     return f"{revision.revision} ({doc[0]})" if doc else revision.revision
 
@@ -592,7 +614,7 @@ class _DatabaseSuite:
     def add(self, test: str, passed: bool | None, detail: str = "") -> None:
         self.report.append(Outcome(test, passed, detail, self.database))
 
-    def _step(self, revision: Any, upgrade: bool, doing: str) -> RevisionStep:
+    def _step(self, revision: Script, upgrade: bool, doing: str) -> RevisionStep:
         step = RevisionStep(self.script.revision_map, revision, upgrade)
         function = step.migration_fn
         database = self.database
@@ -621,7 +643,7 @@ class _DatabaseSuite:
         for test in tests[tests.index(self.test) + 1:]:
             self.add(test, None, why)
 
-    def _commit_now_and_then(self, connection: Any) -> None:
+    def _commit_now_and_then(self, connection: Connection) -> None:
         """On PostgreSQL the steps run in one transaction (see ``runtime.guard``): commit it
         every :data:`COMMIT_EVERY` steps, so that the locks of thousands of tables created and
         dropped never fill the server's lock table.  Through the driver, between two steps, as
@@ -630,7 +652,9 @@ class _DatabaseSuite:
         if self._steps_run % COMMIT_EVERY == 0 and connection.dialect.name == "postgresql":
             dbapi_connection(connection).commit()
 
-    def steps(self, heads: Any, context: Any) -> Iterator[RevisionStep]:
+    def steps(
+        self, heads: tuple[str, ...], context: MigrationContext
+    ) -> Iterator[RevisionStep]:
         if heads:
             raise MigrateError(
                 f"the {self.database} database db test runs on is already at "
@@ -638,6 +662,8 @@ class _DatabaseSuite:
             )
         version_table = context.version_table
         connection = context.connection
+        # Alembic read ``heads`` through it: a run without one (offline) fails before this.
+        assert connection is not None
         snapshots = Snapshots(connection, {version_table, mark_table_name(version_table)})
         revisions = {name: self.script.get_revision(name) for name in self.order}
         before: dict[str, dict[str, Table]] = {}
@@ -682,7 +708,7 @@ class _DatabaseSuite:
         self.add(f"round trip of {self.revision}", False, f"{what}, {shown}")
         self._not_run(f"not run after the failure of {self.revision}")
 
-    def _models(self, context: Any) -> None:
+    def _models(self, context: MigrationContext) -> None:
         from alembic.autogenerate import compare_metadata
 
         from .autogenerate import describe_diffs
@@ -699,7 +725,7 @@ class _DatabaseSuite:
             self.add(MODELS, True)
 
 
-def run_suite(config: Any) -> TestReport:
+def run_suite(config: Config) -> TestReport:
     """Run the tests on the databases env.py visits (throwaway ones: see :func:`throwaway`)."""
     script = ScriptDirectory.from_config(config)
     report = TestReport()
@@ -716,7 +742,7 @@ def run_suite(config: Any) -> TestReport:
     order = [revision.revision for revision in reversed(list(script.walk_revisions()))]
     suites: dict[str, _DatabaseSuite] = {}
 
-    def steps(heads: Any, context: Any) -> Any:
+    def steps(heads: tuple[str, ...], context: MigrationContext) -> Iterator[RevisionStep]:
         database = (config.attributes.get(ATTR_DATABASE) or ("default", "?"))[0]
         if database in suites:  # tested in an earlier run of env.py (see below)
             return iter(())
@@ -725,28 +751,35 @@ def run_suite(config: Any) -> TestReport:
 
     env = folder_of(config).env
     multidb = env is not None and env.multidb
-    while True:
-        visited = len(suites)
-        try:
-            with EnvironmentContext(config, script, fn=steps):
-                script.run_env()
-            return report
-        except _StepFailed as error:
-            suites[error.database].failed(error)
-            if not multidb:
+    # Throwaway databases: the runtime's guard does not commit each revision on PostgreSQL
+    # (_DatabaseSuite._commit_now_and_then commits in batches instead).  Only for this run: a
+    # Config a @migrate.configure hook keeps between commands must not carry it further.
+    config.attributes[ATTR_THROWAWAY] = True
+    try:
+        while True:
+            visited = len(suites)
+            try:
+                with EnvironmentContext(config, script, fn=steps):
+                    script.run_env()
                 return report
-        except Exception:
-            if visited == 0 or len(suites) > visited:
-                raise
-            # env.py refused to visit again a database that failed (a revision that did not
-            # finish on a database that cannot roll DDL back): the others are not tested.
-            report.append(Outcome(
-                "the other databases", None,
-                "not run: env.py stopped at the database that failed",
-            ))
-            return report
-        # A revision failed in one database of a multi-database folder; env.py stopped there.
-        # Run it again for the databases it had not reached (those tested do nothing).
+            except _StepFailed as error:
+                suites[error.database].failed(error)
+                if not multidb:
+                    return report
+            except Exception:
+                if visited == 0 or len(suites) > visited:
+                    raise
+                # env.py refused to visit again a database that failed (a revision that did not
+                # finish on a database that cannot roll DDL back): the others are not tested.
+                report.append(Outcome(
+                    "the other databases", None,
+                    "not run: env.py stopped at the database that failed",
+                ))
+                return report
+            # A revision failed in one database of a multi-database folder; env.py stopped there.
+            # Run it again for the databases it had not reached (those tested do nothing).
+    finally:
+        del config.attributes[ATTR_THROWAWAY]
 
 
 def _count(revisions: int) -> str:

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -49,10 +50,13 @@ TEMPLATES = Path(flask_migrate.__file__).parent / "templates"
 STOCK_TEMPLATES = ("flask", "flask-multidb", "aioflask", "aioflask-multidb")
 
 
-def make_app(tmp_path: Path) -> tuple[Flask, SQLAlchemy]:
-    """A Flask app with one model, ``User``, in the SQLite file ``tmp_path/app.db``."""
+def make_app(tmp_path: Path, binds: dict[str, str] | None = None) -> tuple[Flask, SQLAlchemy]:
+    """A Flask app with one model, ``User``, in the SQLite file ``tmp_path/app.db``, and the
+    binds ``binds`` (name -> URL), if any."""
     app = Flask("api_test_app", root_path=str(tmp_path))
     app.config["SQLALCHEMY_DATABASE_URI"] = sqlite_url(tmp_path / "app.db")
+    if binds:
+        app.config["SQLALCHEMY_BINDS"] = binds
     app.config["SQLALCHEMY_TRACK_MODIFICATIONS"] = False
     db = SQLAlchemy(app)
 
@@ -96,6 +100,16 @@ def app_db(tmp_path):
 @pytest.fixture
 def url(tmp_path) -> str:
     return sqlite_url(tmp_path / "app.db")
+
+
+@pytest.fixture
+def one_revision(app_db, capsys):
+    """``app_db`` with a migrations folder and one revision, ``aaa111`` (create user), not
+    applied; what writing them printed is read away."""
+    init()
+    migrate(message="create user", rev_id="aaa111")
+    capsys.readouterr()
+    return app_db
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,10 +273,7 @@ def test_commands_in_process(app_db, url, capsys):
     assert versions(url) == {"aaa111"}
 
 
-def test_upgrade_sql_output_is_capturable(app_db, url, capsys):
-    init()
-    migrate(message="create user", rev_id="aaa111")
-    capsys.readouterr()
+def test_upgrade_sql_output_is_capturable(one_revision, url, capsys):
     upgrade(sql=True)
     out = capsys.readouterr().out
     assert "CREATE TABLE user" in out
@@ -303,9 +314,7 @@ def test_init_twice_raises(app_db):
     assert sorted(p.name for p in directory.iterdir()) == before
 
 
-def test_unknown_revision_raises(app_db, url):
-    init()
-    migrate(message="create user", rev_id="aaa111")
+def test_unknown_revision_raises(one_revision, url):
     with pytest.raises(MigrateError) as raised:
         upgrade(revision="nosuch")
     assert "nosuch" in str(raised.value)
@@ -332,11 +341,7 @@ def rendered(result) -> str:
     return out.getvalue()
 
 
-def test_status_returns_the_report_and_prints_nothing(app_db, url, capsys):
-    init()
-    migrate(message="create user", rev_id="aaa111")
-    capsys.readouterr()
-
+def test_status_returns_the_report_and_prints_nothing(one_revision, url, capsys):
     report = flask_migrate.status()
 
     assert capsys.readouterr().out == ""
@@ -354,11 +359,7 @@ def test_status_returns_the_report_and_prints_nothing(app_db, url, capsys):
     assert "  status:  up to date" in rendered(report).splitlines()
 
 
-def test_upgrade_plan_returns_the_steps_runs_none_and_prints_nothing(app_db, url, capsys):
-    init()
-    migrate(message="create user", rev_id="aaa111")
-    capsys.readouterr()
-
+def test_upgrade_plan_returns_the_steps_runs_none_and_prints_nothing(one_revision, url, capsys):
     plan = upgrade(plan=True)
 
     assert capsys.readouterr().out == ""
@@ -420,11 +421,7 @@ def test_doctor_fix_returns_what_it_rewrote_and_prints_nothing(app_db, capsys):
     assert "Rewriting with the flask template:" in text and "Nothing left to do" in text
 
 
-def test_lint_returns_the_findings_and_prints_nothing(app_db, capsys):
-    init()
-    migrate(message="create user", rev_id="aaa111")
-    capsys.readouterr()
-
+def test_lint_returns_the_findings_and_prints_nothing(one_revision, capsys):
     report = flask_migrate.lint()
 
     assert capsys.readouterr().out == ""
@@ -433,11 +430,7 @@ def test_lint_returns_the_findings_and_prints_nothing(app_db, capsys):
     assert rendered(report) == "Checked 1 revision for sqlite: no findings.\n"
 
 
-def test_test_returns_the_report_and_prints_nothing(app_db, url, capsys):
-    init()
-    migrate(message="create user", rev_id="aaa111")
-    capsys.readouterr()
-
+def test_test_returns_the_report_and_prints_nothing(one_revision, url, capsys):
     report = flask_migrate.test()
 
     assert capsys.readouterr().out == ""
@@ -447,6 +440,116 @@ def test_test_returns_the_report_and_prints_nothing(app_db, url, capsys):
                                                          "upgrade from base to head"]
     assert rendered(report).splitlines()[-1] == f"all {len(report)} passed"
     assert versions(url) == set()  # the application's database was not touched
+
+
+def test_migrate_returns_the_new_revision_and_its_findings(app_db, url, capsys):
+    app, db, migration, directory = app_db
+    init()
+    capsys.readouterr()
+
+    written = migrate(message="create user", rev_id="aaa111")
+
+    assert "db lint finds" not in capsys.readouterr().out
+    assert isinstance(written, dispatch.Result)
+    [new] = written.revisions
+    assert (new.revision, new.message) == ("aaa111", "create user")
+    assert new.path == str(directory / "versions" / "aaa111_create_user.py")
+    assert (list(written.findings), written.findings.revisions) == ([], 1)
+    assert (written.not_linted, written.exit_code, written.error) == (None, 0, None)
+    assert rendered(written) == ""
+
+    # A table the models do not have: autogenerate drops it, which lint calls an error.
+    upgrade()
+    with sqlite3.connect(tmp_path_of(url)) as connection:
+        connection.execute("CREATE TABLE legacy (id INTEGER PRIMARY KEY)")
+    written = migrate(message="drop legacy", rev_id="bbb222")
+    assert "db lint finds" not in capsys.readouterr().out
+    [new] = written.revisions
+    [finding] = written.findings
+    assert (finding.rule, finding.severity, finding.revision, finding.path) == (
+        "drop-table", "error", "bbb222", new.path)
+    assert written.exit_code == 0  # the revision is written: the user's to review
+    lines = rendered(written).splitlines()
+    assert lines[0] == "db lint finds, in the new revision:"
+    assert lines[1].endswith("error drop-table: revision bbb222 drops table legacy")
+    assert lines[-1].startswith("Fix the revision, or accept a finding with a marker")
+
+    upgrade()
+    written = migrate(message="nothing")  # no change: no file, nothing to lint
+    assert (written.revisions, written.findings, rendered(written)) == ((), None, "")
+    assert len(list((directory / "versions").glob("*.py"))) == 2
+
+
+def tmp_path_of(url: str) -> str:
+    """The file of a ``sqlite:///`` URL."""
+    return url[len("sqlite:///"):]
+
+
+@pytest.fixture
+def app_with_bind(tmp_path):
+    """(app, folder, URL of the bind 'users'): an application whose single-database folder
+    has one revision, applied, and which has grown a bind since; in an application context."""
+    users_url = sqlite_url(tmp_path / "users.db")
+    app, db = make_app(tmp_path, binds={"users": users_url})
+    directory = tmp_path / "migrations"
+    Migrate(app, db, directory=str(directory))
+    with app.app_context():
+        init()
+        revision(message="users", rev_id="aaa111")
+        upgrade()
+        yield app, directory, users_url
+    _dispose(app, db)
+
+
+def test_convert_multidb_returns_what_it_did_and_prints_nothing(app_with_bind, capsys):
+    app, directory, users_url = app_with_bind
+    old_env = (directory / "env.py").read_text()
+    capsys.readouterr()
+
+    conversion = flask_migrate.convert_multidb(stamp_binds=True)
+
+    assert capsys.readouterr().out == ""
+    assert isinstance(conversion, dispatch.Result)
+    assert (conversion.folder, conversion.template, conversion.binds) == (
+        str(directory), "flask-multidb", ("users",))
+    assert (conversion.converted, conversion.exit_code, conversion.error) == (True, 0, None)
+    assert [Path(rewrite.path).name for rewrite in conversion.rewritten.files] == [
+        "env.py", "script.py.mako"]
+    [env, _] = conversion.rewritten.files
+    assert Path(env.backup).read_text() == old_env
+    assert "+    multidb=True," in env.diff
+    assert (directory / "env.py").read_text() == (TEMPLATES / "flask-multidb" / "env.py"
+                                                  ).read_text()
+    assert conversion.readme_replaced and conversion.lost_code == ()
+    [stamped] = conversion.stamped
+    assert (stamped.bind, stamped.heads, stamped.already) == ("users", ("aaa111",), False)
+    assert versions(users_url) == {"aaa111"}
+    lines = rendered(conversion).splitlines()
+    assert lines[0] == (f"Converting {os.path.relpath(directory)} to the flask-multidb template "
+                        "(versions/ is kept as it is):")
+    assert f"Recorded aaa111 in the bind 'users' ({users_url})." in lines
+    assert lines[-1] == "Next: 'db migrate' writes a revision for the tables of the binds."
+
+    again = flask_migrate.convert_multidb()
+    assert (again.converted, again.template, again.rewritten, again.exit_code) == (
+        False, None, None, 0)
+    assert rendered(again) == (f"{os.path.relpath(directory)} is already a multi-database "
+                               "folder: nothing to do.\n")
+
+
+def test_convert_multidb_says_which_bind_it_could_not_stamp(app_with_bind):
+    """The folder is converted all the same: the failure is the result's error, not raised."""
+    app, directory, users_url = app_with_bind
+    Path(tmp_path_of(users_url)).write_bytes(b"not a database, " * 100)
+
+    conversion = flask_migrate.convert_multidb(stamp_binds=True)
+
+    assert conversion.converted and conversion.stamped == ()
+    assert conversion.exit_code == 1
+    assert "cannot record the head revision in the bind 'users'" in conversion.error
+    assert "the folder was converted" in conversion.error
+    assert "run_migrations" in (directory / "env.py").read_text()
+    assert "Next:" not in rendered(conversion)
 
 
 def test_list_templates_has_no_parameter_as_in_flask_migrate_41():

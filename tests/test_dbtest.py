@@ -196,18 +196,6 @@ def test_a_revision_that_fails_on_postgresql_only(make_project, migrations_folde
     assert "FAIL upgrade from base to head: d4 (seed) failed: " in result.stdout
 
 
-def test_a_good_history_passes_on_a_throwaway_postgresql_database(
-    make_project, migrations_folder, postgresql_url
-):
-    project = customers_project(make_project, migrations_folder, url=postgresql_url)
-    known = _databases(postgresql_url)
-    result = project.run("flask", "test")
-    assert result.returncode == 0, str(result)
-    assert lines(result) == ALL_PASS
-    assert _databases(postgresql_url) == known
-    assert tables(postgresql_url) == set()
-
-
 def test_database_must_be_empty_and_not_the_applications(make_project, migrations_folder, front):
     project = customers_project(make_project, migrations_folder)
     project.ok("upgrade")
@@ -257,26 +245,38 @@ def _mariadb_databases(url: str) -> set[str]:
         engine.dispose()
 
 
-def test_a_history_is_tested_on_a_throwaway_mariadb_database(
-    make_project, migrations_folder, mariadb_url
+#: The databases on the server of a URL, per backend.
+SERVER_DATABASES = {"postgresql": _databases, "mariadb": _mariadb_databases}
+
+
+@pytest.mark.parametrize("backend", sorted(SERVER_DATABASES))
+def test_a_good_history_passes_on_a_throwaway_server_database(
+    make_project, migrations_folder, backend, request
 ):
-    project = customers_project(make_project, migrations_folder, url=mariadb_url)
-    known = _mariadb_databases(mariadb_url)
+    url = request.getfixturevalue(f"{backend}_url")
+    server_databases = SERVER_DATABASES[backend]
+    project = customers_project(make_project, migrations_folder, url=url)
+    known = server_databases(url)
     result = project.run("flask", "test")
     assert result.returncode == 0, str(result)
     assert lines(result) == ALL_PASS
-    assert _mariadb_databases(mariadb_url) == known  # the throwaway database: dropped
-    assert tables(mariadb_url) == set()  # the application's database: untouched
+    assert server_databases(url) == known  # the throwaway database: dropped
+    assert tables(url) == set()  # the application's database: untouched
 
-    # MariaDB commits each DDL statement by itself: the round trip still finds the column a
-    # downgrade forgot.
+
+def test_a_forgotten_column_is_found_on_mariadb(make_project, migrations_folder, mariadb_url):
+    """MariaDB commits each DDL statement by itself: the round trip still finds the column a
+    downgrade forgot."""
+    project = customers_project(make_project, migrations_folder, url=mariadb_url)
     write_revision(project, "c3", "b2", ADD_TOTAL, "pass", "order totals")
+    known = _mariadb_databases(mariadb_url)
     result = project.run("script", "test")
     assert result.returncode == 1, str(result)
     assert lines(result)[3] == (
         "FAIL round trip of c3 (order totals): after the downgrade, column orders.total is left"
     )
     assert _mariadb_databases(mariadb_url) == known
+    assert tables(mariadb_url) == set()
     password = sa.engine.make_url(mariadb_url).password
     assert password and password not in result.output
 

@@ -526,6 +526,15 @@ def test_an_option_the_api_lacks_is_parsed_and_not_passed():
         "directory": "elsewhere"}
 
 
+def test_the_ctrl_c_sentence_is_the_commands_own():
+    """db test works on throwaway databases only: its Ctrl-C line says they are gone, where
+    every other command's sends the user to 'db status'."""
+    sentences = {name: command.interrupted for name, command in SPECS.items()}
+    assert "throwaway databases" in sentences.pop("test")
+    assert set(sentences.values()) == {
+        "interrupted; run 'db status' to see where each database is"}
+
+
 def takes(command: spec.CommandSpec, name: str) -> bool:
     """The command line of ``command`` takes the option ``name``."""
     return any(option.name == name for option in command.options)

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 from sqlalchemy import event
 
 from .. import _alembic
-from ..config import ATTR_COMMAND, ATTR_DATABASE
+from ..config import ATTR_COMMAND, ATTR_DATABASE, ATTR_THROWAWAY
 from ..errors import MigrateError
 from ..extension import current_record
 from . import graphmemo
@@ -451,10 +451,10 @@ class RunGuard:
         elif (
             dialect == "postgresql" and self.writes and "transaction_per_migration" not in kwargs
             and not connection.in_transaction()
-            # db test runs on a throwaway database that nothing else uses and that is dropped
+            # A throwaway database (db test's) that nothing else uses and that is dropped
             # afterwards: durability is of no use there, and a commit per step costs a round
-            # trip; it commits now and then by itself (testing.COMMIT_EVERY).
-            and self.command != "test"
+            # trip; db test commits now and then by itself (testing.COMMIT_EVERY).
+            and not self.config.attributes.get(ATTR_THROWAWAY)
         ):
             extra, restore = postgresql_transactions(connection)
             visit.restores.append(restore)
