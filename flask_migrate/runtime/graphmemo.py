@@ -44,7 +44,8 @@ import sys
 import time
 import zlib
 from collections.abc import MutableMapping
-from typing import Any, Iterator
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Callable, Iterator, TypedDict
 
 import alembic
 from alembic import util as alembic_util
@@ -54,11 +55,14 @@ from alembic.script.revision import Revision, RevisionMap
 from .. import _alembic
 from ..config import ATTR_COMMAND
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MEMO_NAME = "flask_migrate_graph.marshal"
 #: What an earlier version wrote (with pickle): removed when the memo is written.
 _OLD_MEMO_NAME = "flask_migrate_graph.pickle"
 #: Change when what the memo holds, or how it is read, changes.
-FORMAT = 2
+FORMAT = 3
 #: The commands that only read the graph, as ``ATTR_COMMAND`` names them.
 READING_COMMANDS = frozenset({"heads", "branches", "history", "show", "current", "status", "plan"})
 #: A file changed less than this long before the memo was made is hashed at every read.
@@ -70,11 +74,23 @@ _ATTR_STATE = "flask_migrate.graphmemo"
 Status = tuple[int, int, int, int]
 
 
+class Entry(TypedDict):
+    """One revision as the memo is made from it: what ``Script.__init__`` reads from its
+    module (see :func:`_entry`)."""
+
+    revision: str
+    down_revision: str | list[str] | None
+    branch_labels: list[str]
+    depends_on: list[str]
+    path: str
+    longdoc: str
+
+
 class MemoScript(Script):
     """An Alembic ``Script`` made from the memo: the revision's graph and docstring, and its
     module imported only if something asks for it."""
 
-    def __init__(self, entry: dict[str, Any]) -> None:
+    def __init__(self, entry: Entry) -> None:
         down = entry["down_revision"]
         # What Script.__init__ gives Revision.__init__, from the values the module held.
         Revision.__init__(
@@ -86,17 +102,17 @@ class MemoScript(Script):
         )
         self.path = entry["path"]
         self._memo_longdoc: str = entry["longdoc"]
-        self._module: Any = None
+        self._module: ModuleType | None = None
 
     @property
-    def module(self) -> Any:
+    def module(self) -> ModuleType:
         if self._module is None:
             directory, filename = os.path.split(self.path)
             self._module = alembic_util.load_python_file(directory, filename)
         return self._module
 
     @module.setter
-    def module(self, module: Any) -> None:
+    def module(self, module: ModuleType) -> None:
         self._module = module
 
     @property
@@ -117,17 +133,19 @@ def install() -> None:
 class _State:
     """What one command knows: the memo's path, the files' status, the memo's map state."""
 
-    def __init__(self, path: str, files: dict[str, Any], frozen: Any) -> None:
+    def __init__(
+        self, path: str, files: dict[str, os.stat_result], frozen: dict[str, Any] | None
+    ) -> None:
         self.path = path
         self.files = files
         #: The memo's graph as read (:func:`_freeze`), or None when the memo is not valid.
         self.frozen = frozen
         #: The memo to write once the command has succeeded (:func:`flush`): a command that
         #: fails changes no file.
-        self.pending: Any = None
+        self.pending: Callable[[], None] | None = None
 
 
-def _hook(config: Any, script: ScriptDirectory) -> None:
+def _hook(config: Config, script: ScriptDirectory) -> None:
     attributes = getattr(config, "attributes", None)
     if not isinstance(attributes, dict) or attributes.get(ATTR_COMMAND) not in READING_COMMANDS:
         return
@@ -184,7 +202,7 @@ def _content_hash(path: str) -> str:
         return hashlib.sha256(file.read()).hexdigest()
 
 
-def _identity(script: ScriptDirectory) -> list[Any]:
+def _identity(script: ScriptDirectory) -> list[object]:
     return [FORMAT, sys.version_info[:2], alembic.__version__, _locations(script),
             script.recursive_version_locations]
 
@@ -285,14 +303,16 @@ _MAP = "flask_migrate.graphmemo.map"
 
 def _freeze(graph: dict[str, Any]) -> dict[str, Any]:
     """The graph (:func:`.revision_map_state`) as plain values :mod:`marshal` can write: each
-    stand-in as its attributes, marshalled on their own (:class:`_LazyMap` reads them when
-    asked), each map as its keys and the positions of their stand-ins, and whether any
-    revision has ``depends_on`` (see :func:`.serve_all_current`).
+    stand-in's attribute values, marshalled on their own (:class:`_LazyMap` reads them when
+    asked) with the position of their names in a list of name tuples (all stand-ins have the
+    same, but nothing relies on it), each map as its keys and the positions of their
+    stand-ins, and whether any revision has ``depends_on`` (see :func:`.serve_all_current`).
 
     :raises _Unmemoable: when a map holds other objects than stand-ins, or a stand-in values
         marshal cannot write.
     """
     scripts: list[bytes] = []
+    names: dict[tuple[str, ...], int] = {}
     positions: dict[int, int] = {}
 
     def position(value: Any) -> int | None:
@@ -302,8 +322,10 @@ def _freeze(graph: dict[str, Any]) -> dict[str, Any]:
             raise _Unmemoable
         if id(value) not in positions:
             positions[id(value)] = len(scripts)
+            attributes = vars(value)
+            these = names.setdefault(tuple(attributes), len(names))
             try:
-                scripts.append(marshal.dumps(dict(vars(value))))
+                scripts.append(marshal.dumps((*attributes.values(), these)))
             except ValueError:  # an attribute of a type marshal does not write
                 raise _Unmemoable from None
         return positions[id(value)]
@@ -319,12 +341,15 @@ def _freeze(graph: dict[str, Any]) -> dict[str, Any]:
             )
         else:
             frozen[name] = value
-    return {"scripts": scripts, "state": frozen, "dependencies": dependencies}
+    return {"scripts": scripts, "names": list(names), "state": frozen,
+            "dependencies": dependencies}
 
 
 def _thaw(frozen: Any) -> dict[str, Any] | None:
     """A graph with new stand-ins from what :func:`_freeze` gave; None if it is not that."""
     if not (isinstance(frozen, dict) and isinstance(frozen.get("scripts"), list)
+            and isinstance(frozen.get("names"), list)
+            and all(isinstance(names, tuple) for names in frozen["names"])
             and isinstance(frozen.get("state"), dict)
             and isinstance(frozen.get("dependencies"), bool)):
         return None
@@ -338,7 +363,7 @@ def _thaw(frozen: Any) -> dict[str, Any] | None:
                     and len(keys) == len(where)
                     and all(at is None or 0 <= at < len(rows) for at in where)):
                 return None
-            graph[name] = _LazyMap(dict(zip(keys, where)), rows, objects)
+            graph[name] = _LazyMap(dict(zip(keys, where)), rows, frozen["names"], objects)
         else:
             graph[name] = value
     return graph
@@ -354,36 +379,35 @@ class _LazyMap(MutableMapping[Any, Any]):
 
     def __init__(
         self, positions: dict[Any, int | None], rows: list[bytes],
-        objects: list[MemoScript | None],
+        names: list[tuple[str, ...]], objects: list[MemoScript | None],
     ) -> None:
         self._positions = positions
         self._rows = rows
+        self._names = names
         self._objects = objects
-        self._set: dict[Any, Any] = {}  # written after it was made (no reading command does)
 
     def __getitem__(self, key: Any) -> Any:
-        if key in self._set:
-            return self._set[key]
         at = self._positions[key]
         if at is None:
             return None
         made = self._objects[at]
         if made is None:
+            values = marshal.loads(self._rows[at])
             made = object.__new__(MemoScript)
-            attributes = marshal.loads(self._rows[at])
-            if not isinstance(attributes, dict):
-                raise _Unmemoable  # never for a memo we wrote: described by its hash
-            made.__dict__ = attributes
+            # The values, then the position of their names (zip stops at the last name).
+            made.__dict__ = dict(zip(self._names[values[-1]], values))
             self._objects[at] = made
         return made
 
-    def __setitem__(self, key: Any, value: Any) -> None:
-        self._positions.setdefault(key, None)
-        self._set[key] = value
+    def __setitem__(self, key: Any, value: Any) -> None:  # no reading command writes
+        if value is None:
+            self._positions[key] = None
+        else:
+            self._positions[key] = len(self._objects)
+            self._objects.append(value)
 
     def __delitem__(self, key: Any) -> None:
         del self._positions[key]
-        self._set.pop(key, None)
 
     def __contains__(self, key: object) -> bool:
         return key in self._positions
@@ -399,17 +423,17 @@ class _Unmemoable(Exception):
     """A revision module holds something the memo cannot give back exactly."""
 
 
-def _text(value: Any) -> str:
+def _text(value: object) -> str:
     if not isinstance(value, str):
         raise _Unmemoable
     return value
 
 
-def _texts(value: Any) -> list[str]:
+def _texts(value: object) -> list[str]:
     return [_text(item) for item in alembic_util.to_tuple(value, default=())]
 
 
-def _entry(script: Script) -> dict[str, Any]:
+def _entry(script: Script) -> Entry:
     """What ``Script.__init__`` reads from the module, and the docstring it would print."""
     module = script.module
     down = module.down_revision
@@ -443,7 +467,7 @@ def _loading(script: ScriptDirectory, state: _State) -> Iterator[Script]:
             state.pending = lambda: _write(script, state, made, digests, entries)
 
 
-def flush(config: Any) -> None:
+def flush(config: Config) -> None:
     """Write the memo a command that succeeded has made, if any."""
     attributes = getattr(config, "attributes", None)
     state = attributes.get(_ATTR_STATE) if isinstance(attributes, dict) else None
@@ -455,7 +479,7 @@ def flush(config: Any) -> None:
 
 def _write(
     script: ScriptDirectory, state: _State, made: int, digests: dict[str, str],
-    entries: list[dict],
+    entries: list[Entry],
 ) -> None:
     now = dict(_files(script))
     if set(now) != set(state.files) or any(
