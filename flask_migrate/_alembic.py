@@ -18,7 +18,10 @@ Alembic (1.19 and 1.20 are tested) documents no way to:
   (:func:`revision_map_state`, :func:`revision_map_from_state`): building one costs time
   quadratic in the number of revisions;
 - list the revisions ``current`` prints in time linear in the number of revisions, where
-  Alembic's ``get_all_current`` takes time quadratic in it (:func:`serve_all_current`).
+  Alembic's ``get_all_current`` takes time quadratic in it (:func:`serve_all_current`);
+- give the walk of the whole history (``history``, ``branches``) in the order Alembic gave it
+  when the memo was written, instead of sorting the graph again (:func:`full_walk`,
+  :func:`serve_full_walk`).
 
 When Alembic changes one of these, this module is the one to mend.  Nothing else in the
 package touches a name of Alembic's that starts with an underscore.
@@ -259,3 +262,50 @@ def serve_all_current(script: ScriptDirectory, dependencies: bool = True) -> Non
             return targets
 
     script.get_all_current = get_all_current  # type: ignore[method-assign]
+
+
+#: The arguments ``ScriptDirectory.walk_revisions()`` gives ``RevisionMap.iterate_revisions``
+#: for the whole history (``history`` with no range, ``branches``), in the order of its
+#: parameters: upper, lower, implicit_base, inclusive, assert_relative_length,
+#: select_for_downgrade.
+_FULL_WALK = ("heads", "base", False, True, False, False)
+
+
+def full_walk(revision_map: RevisionMap) -> list[str]:
+    """The ids of the whole history as ``walk_revisions()`` gives them (heads to base).
+
+    :raises Exception: whatever Alembic raises for a graph it cannot walk.
+    """
+    upper, lower, implicit_base, inclusive, relative, downgrade = _FULL_WALK
+    return [revision.revision for revision in revision_map.iterate_revisions(
+        upper, lower, implicit_base=implicit_base, inclusive=inclusive,
+        assert_relative_length=relative, select_for_downgrade=downgrade,
+    )]
+
+
+def serve_full_walk(revision_map: RevisionMap, order: Sequence[str]) -> None:
+    """Make the walk of the whole history on ``revision_map`` give the revisions of ``order``
+    (:func:`full_walk` of the same graph) without sorting them again.
+
+    ``RevisionMap.iterate_revisions`` collects every ancestor of the heads, then sorts them
+    topologically in the order of the map's keys: at 5000 revisions, more than what
+    ``history`` does with each one.  The result depends only on the graph and on that order,
+    which the memo keeps as they were, so it is the one :func:`full_walk` gave when the memo
+    was written.  Any other walk (a range, a downgrade) is Alembic's own.
+    """
+    own = revision_map.iterate_revisions
+    by_id = revision_map._revision_map
+
+    def iterate_revisions(
+        upper: Any, lower: Any, implicit_base: bool = False, inclusive: bool = False,
+        assert_relative_length: bool = True, select_for_downgrade: bool = False,
+    ) -> Iterator[Any]:
+        asked = (upper, lower, implicit_base, inclusive, assert_relative_length,
+                 select_for_downgrade)
+        if asked == _FULL_WALK:
+            return (by_id[revision] for revision in order)
+        return own(upper, lower, implicit_base=implicit_base, inclusive=inclusive,
+                   assert_relative_length=assert_relative_length,
+                   select_for_downgrade=select_for_downgrade)
+
+    revision_map.iterate_revisions = iterate_revisions  # type: ignore[method-assign]
