@@ -514,10 +514,12 @@ def memo_graph(entries: list[Entry]) -> dict[str, Any]:
     :raises _Unmemoable: when a revision holds a value the memo cannot give back exactly.
     """
     stand_ins = [MemoScript(entry) for entry in entries]
-    graph = _alembic.revision_map_state(RevisionMap(lambda: iter(stand_ins)))
+    revision_map = RevisionMap(lambda: iter(stand_ins))
+    graph = _alembic.revision_map_state(revision_map)
     for stand_in in stand_ins:  # once the map is built: the line says which are heads
         stand_in.remember_history_line()
-    return {**_freeze(graph), "walk": _walk(entries)}
+    frozen = _freeze(graph)  # before the walk: nothing it might leave on the map is kept
+    return {**frozen, "walk": _walk(revision_map)}
 
 
 def revision_map_of(frozen: Any) -> RevisionMap | None:
@@ -532,16 +534,11 @@ def revision_map_of(frozen: Any) -> RevisionMap | None:
     return revision_map
 
 
-def _walk(entries: list[Entry]) -> list[str] | None:
+def _walk(revision_map: RevisionMap) -> list[str] | None:
     """The order of the whole history's walk (see :func:`.serve_full_walk`); None when Alembic
-    cannot walk it (the command that uses it then fails as it would without the memo).
-
-    On stand-ins of their own: walking a map memoizes values on its revisions, which the
-    memo's stand-ins must not carry.
-    """
-    stand_ins = [MemoScript(entry) for entry in entries]
+    cannot walk it (the command that walks it then fails as it would without the memo)."""
     try:
-        return _alembic.full_walk(RevisionMap(lambda: iter(stand_ins)))
+        return _alembic.full_walk(revision_map)
     except Exception:
         return None
 
