@@ -8,7 +8,8 @@ Alembic (1.19 and 1.20 are tested) documents no way to:
 - read the options a command gave its ``EnvironmentContext`` (the step function ``fn`` and the
   destination of an upgrade) (:func:`context_options`);
 - list the revisions an upgrade or a downgrade would run, without running them, which
-  ``status`` and ``--plan`` print (:func:`upgrade_steps`, :func:`downgrade_steps`);
+  ``status`` and ``--plan`` print (:func:`upgrade_steps`, :func:`downgrade_steps`; the
+  common cases without Alembic's walks through the whole history);
 - list the folders revision files live in, which the heads memo hashes
   (:func:`version_locations`);
 - give the ``ScriptDirectory`` a command makes for itself a revision map read from the graph
@@ -31,7 +32,7 @@ from __future__ import annotations
 import functools
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence, cast
 
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
@@ -150,7 +151,17 @@ def downgrade_steps(
     script: ScriptDirectory, destination: str, heads: Sequence[str]
 ) -> list[PlannedStep]:
     """The steps ``downgrade destination`` would run from ``heads``, in order (as
-    ``ScriptDirectory._downgrade_revs`` lists them, see :func:`upgrade_steps`)."""
+    ``ScriptDirectory._downgrade_revs`` lists them, see :func:`upgrade_steps`).
+
+    One step down (``-1``, the default) from a database at one revision that revises one
+    revision (no merge point) is that revision: said without Alembic's walks through every
+    ancestor and descendant of the revision below it.
+    """
+    if destination == "-1" and len(heads) == 1:
+        revision = script.revision_map._revision_map.get(heads[0])
+        if (revision is not None and revision.revision == heads[0]
+                and isinstance(revision.down_revision, str)):
+            return [PlannedStep(cast("Script", revision), False)]  # as walk_revisions casts
     with script._catch_revision_errors(
         ancestor="Destination %(end)s is not a valid downgrade target from current head(s)",
         end=destination,

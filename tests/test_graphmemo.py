@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from alembic.script import Script, ScriptDirectory
-from alembic.script.revision import Revision, RevisionMap
+from alembic.script.revision import Revision, RevisionError, RevisionMap
 from alembic.util import CommandError, to_tuple
 
 from flask_migrate import _alembic
@@ -411,3 +411,29 @@ def test_a_line_asked_for_otherwise_is_formatted_by_alembic(tmp_path: Path) -> N
     assert b.cmd_format(False) == "b (head)"  # how heads asks
     assert b.cmd_format(verbose=False, include_branches=True) == "b (main) (head)"
     assert b.cmd_format(True) == Script.cmd_format(b, True)  # the verbose entry
+
+
+def test_one_step_down_is_what_alembic_plans(tmp_path: Path) -> None:
+    """``downgrade --plan`` (``-1``) from a database at any one revision of random histories
+    lists what Alembic's own walk lists, or fails where it fails."""
+    rng = random.Random(31)
+    shortcuts = 0
+    for number in range(300):
+        revisions = _random_history(rng, dependencies=number % 4 != 0)
+        script = ScriptDirectory(str(tmp_path))
+        script.revision_map = RevisionMap(lambda: iter(revisions))
+        for revision in revisions:
+            heads = (revision.revision,)
+            try:
+                expected: object = [alembic_own.revision for alembic_own in (
+                    script.iterate_revisions(heads, "-1", select_for_downgrade=True))]
+            except (CommandError, RevisionError):  # downgrade_steps words it as Alembic does
+                expected = "an error"
+            try:
+                found: object = [step.revision.revision for step in (
+                    _alembic.downgrade_steps(script, "-1", heads))]
+            except CommandError:
+                found = "an error"
+            assert found == expected, (heads, [r.__dict__ for r in revisions])
+            shortcuts += isinstance(revision.down_revision, str)
+    assert shortcuts > 100  # the case the shortcut answers was met
