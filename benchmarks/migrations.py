@@ -46,6 +46,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import sqlite3
@@ -54,6 +55,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol, Sequence
@@ -334,6 +336,29 @@ def run_program(argv: Sequence[str], cwd: Path, env: dict[str, str], log_file: P
         tail = "\n".join(text.splitlines()[-30:])
         raise BenchError(f"{what} exited with status {process.returncode}:\n{tail}")
     return Run(wall=wall, cpu=usage.ru_utime + usage.ru_stime)
+
+
+def count_instructions(argv: Sequence[str], cwd: Path, env: dict[str, str], log_file: Path,
+                       what: str) -> int:
+    """The machine instructions *argv* executes, counted by valgrind's cachegrind.
+
+    The same count whatever else runs on the machine, where times move by tens of per cent:
+    a measure of the work a program does, not of how long it takes (it leaves out waiting
+    for the disk or a server, and what the caches cost).  ``PYTHONHASHSEED`` is fixed, so
+    that the order of Python's sets and dicts of strings, hence the work, is the same in
+    every run.
+
+    :raises BenchError: when it exits with a non-zero status.
+    """
+    counted = [
+        "valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+        *argv,
+    ]
+    run_program(counted, cwd, {**env, "PYTHONHASHSEED": "0"}, log_file, what)
+    found = re.findall(r"I\s+refs:\s+([\d,]+)", log_file.read_text(errors="replace"))
+    if not found:
+        raise BenchError(f"{what}: valgrind printed no instruction count (see {log_file})")
+    return int(found[-1].replace(",", ""))
 
 
 def count_syncs(argv: Sequence[str], cwd: Path, env: dict[str, str], log_file: Path,
@@ -670,6 +695,14 @@ class Result:
     runs: dict[str, list[Run]] = field(default_factory=dict)
     syncs: dict[str, str] = field(default_factory=dict)
     load: list[float] = field(default_factory=list)  # 1-minute load average after each round
+    #: ``--instructions``: the instructions of one run of each program.
+    instructions: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def instruction_ratio(self) -> float | None:
+        if not self.instructions:
+            return None
+        return self.instructions[self.tool] / self.instructions[self.floor]
 
     def median(self, label: str, attr: str = "wall") -> float:
         return statistics.median(getattr(run, attr) for run in self.runs[label])
@@ -726,6 +759,8 @@ class Result:
             "target": self.target,
             "verdict": self.verdict,
             "syncs": self.syncs or None,
+            "instructions": self.instructions or None,
+            "instruction_ratio": self.instruction_ratio,
         }
 
 
@@ -756,6 +791,25 @@ class Bench:
             program.argv(project, dbs.name), project.root, _child_env(url), self._log_file(),
             f"{program.label} (N={project.n}, {dbs.name})",
         )
+
+    def _count(self, programs: list[Program], project: Project, dbs: Databases,
+               url: str) -> dict[str, int]:
+        """``--instructions``: one counted run of each program, as many at once as there
+        are CPUs (a count does not depend on the load)."""
+        if not self.options.instructions:
+            return {}
+        self.log(f"counting instructions N={project.n} {dbs.name} "
+                 f"({len(programs)} programs under valgrind)")
+
+        def count(program: Program) -> int:
+            return count_instructions(
+                program.argv(project, dbs.name), project.root, _child_env(url),
+                self._log_file(), f"{program.label} (N={project.n}, {dbs.name}, valgrind)",
+            )
+
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            counts = list(pool.map(count, programs))
+        return {program.label: value for program, value in zip(programs, counts)}
 
     def bootstrap(self, project: Project, dbs: Databases) -> Result:
         result = Result("bootstrap", dbs.name, project.n, floor="floor", tool="tool",
@@ -792,6 +846,7 @@ class Bench:
                     result.load.append(os.getloadavg()[0])
                 self.log(f"no-op N={project.n} {dbs.name} "
                          f"{'round' if counted else 'warm-up'}: {', '.join(shown)}")
+            result.instructions = self._count(NOOP, project, dbs, url)
             dbs.check(url, project)
         finally:
             dbs.drop(url)
@@ -845,13 +900,16 @@ class Bench:
                     load.append(os.getloadavg()[0])
                 self.log(f"reading N={project.n} {dbs.name} "
                          f"{'round' if counted else 'warm-up'} done")
+            counts = self._count(READING, project, dbs, url)
         finally:
             dbs.drop(url)
         help_label = READING[0].label
         return [
             Result("reading", dbs.name, project.n, floor=help_label, tool=program.label,
                    runs={help_label: runs[help_label], program.label: runs[program.label]},
-                   load=load)
+                   load=load,
+                   instructions={label: counts[label] for label in (help_label, program.label)
+                                 if label in counts})
             for program in READING[1:]
         ]
 
@@ -932,6 +990,18 @@ def _ratio_cell(result: Result) -> str:
     return f"{result.ratio:.3f}x ({min(ratios):.2f}-{max(ratios):.2f})"
 
 
+def _instructions_header(table: list[Result]) -> list[str]:
+    return ["instructions"] if any(r.instructions for r in table) else []
+
+
+def _instructions_cell(result: Result, table: list[Result]) -> list[str]:
+    """The instruction ratio's cell, when some row of ``table`` has one."""
+    if not any(r.instructions for r in table):
+        return []
+    ratio = result.instruction_ratio
+    return [f"{ratio:.3f}x" if ratio is not None else "-"]
+
+
 def report(results: list[Result], env: dict[str, Any], servers: dict[str, Any],
            options: argparse.Namespace) -> str:
     commit = (env["commit"] or "unknown")[:10]
@@ -986,14 +1056,15 @@ def report(results: list[Result], env: dict[str, Any], servers: dict[str, Any],
         lines.append(f"No-op: `flask db upgrade` at head against `flask --help`; wall-clock "
                      f"seconds, {rounds}.")
         header = ["N", "database", "flask --help", "db upgrade", "ratio", "cpu ratio",
-                  "target", "verdict"]
+                  *_instructions_header(noop), "target", "verdict"]
         rows = []
         for r in noop:
             rows.append([
                 str(r.n), r.db, f"{r.median('flask --help'):.3f}",
                 f"{r.median('db upgrade'):.3f}", _ratio_cell(r),
                 f"{statistics.median(r.ratios(r.tool, r.floor, 'cpu')):.2f}x",
-                f"<= {r.target:.2f}x" if r.target else "-", r.verdict,
+                *_instructions_cell(r, noop), f"<= {r.target:.2f}x" if r.target else "-",
+                r.verdict,
             ])
         lines += [_table(header, rows), ""]
     tested = [r for r in results if r.case == "dbtest"]
@@ -1015,15 +1086,20 @@ def report(results: list[Result], env: dict[str, Any], servers: dict[str, Any],
         lines.append(f"Reading commands at head against `flask --help` in the same rounds; "
                      f"wall-clock seconds, {rounds}.")
         header = ["N", "database", "command", "flask --help", "command", "ratio", "cpu ratio",
-                  "target", "verdict"]
+                  *_instructions_header(reading), "target", "verdict"]
         rows = []
         for r in reading:
             rows.append([
                 str(r.n), r.db, r.tool, f"{r.median(r.floor):.3f}", f"{r.median(r.tool):.3f}",
                 _ratio_cell(r), f"{statistics.median(r.ratios(r.tool, r.floor, 'cpu')):.2f}x",
-                f"<= {r.target:.2f}x" if r.target else "-", r.verdict,
+                *_instructions_cell(r, reading), f"<= {r.target:.2f}x" if r.target else "-",
+                r.verdict,
             ])
         lines += [_table(header, rows), ""]
+    if any(r.instructions for r in results):
+        lines.append("instructions: the ratio of the machine instructions of one run of each "
+                     "(valgrind, PYTHONHASHSEED=0), the same on a busy machine as on a quiet "
+                     "one; the verdict is the wall-clock one.")
     if any(r.noisy for r in results):
         lines.append(f"(noisy): the per-round ratios spread by more than {NOISY_SPREAD:.0%} of "
                      "their median; the load changed within rounds.  Run again, or with more "
@@ -1079,6 +1155,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--syncs", action="store_true",
                         help="also count syncs to disk per bootstrap, in one extra run of each "
                              "program (SQLite: needs strace)")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count the machine instructions of one run of each program "
+                             "of the no-op and reading cases, with valgrind: a measure of the "
+                             "work that does not move with the load (needs valgrind)")
     parser.add_argument("--json", type=Path, metavar="FILE",
                         help="also write every measurement to FILE as JSON")
     parser.add_argument("--strict", action="store_true",
@@ -1110,6 +1190,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             parser.error(problem)
         if options.case == ["dbtest"] and not options.n_explicit:
             options.n = [dbtest.TARGET_N]
+    if options.instructions and shutil.which("valgrind") is None:
+        parser.error("--instructions needs valgrind (apt-get install valgrind)")
     if options.syncs and "sqlite" in options.db and shutil.which("strace") is None:
         parser.error("--syncs needs strace for SQLite (apt-get install strace)")
     return options

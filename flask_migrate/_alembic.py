@@ -8,7 +8,8 @@ Alembic (1.19 and 1.20 are tested) documents no way to:
 - read the options a command gave its ``EnvironmentContext`` (the step function ``fn`` and the
   destination of an upgrade) (:func:`context_options`);
 - list the revisions an upgrade or a downgrade would run, without running them, which
-  ``status`` and ``--plan`` print (:func:`upgrade_steps`, :func:`downgrade_steps`);
+  ``status`` and ``--plan`` print (:func:`upgrade_steps`, :func:`downgrade_steps`; the
+  common cases without Alembic's walks through the whole history);
 - list the folders revision files live in, which the heads memo hashes
   (:func:`version_locations`);
 - give the ``ScriptDirectory`` a command makes for itself a revision map read from the graph
@@ -18,7 +19,10 @@ Alembic (1.19 and 1.20 are tested) documents no way to:
   (:func:`revision_map_state`, :func:`revision_map_from_state`): building one costs time
   quadratic in the number of revisions;
 - list the revisions ``current`` prints in time linear in the number of revisions, where
-  Alembic's ``get_all_current`` takes time quadratic in it (:func:`serve_all_current`).
+  Alembic's ``get_all_current`` takes time quadratic in it (:func:`serve_all_current`);
+- give the walk of the whole history (``history``, ``branches``) in the order Alembic gave it
+  when the memo was written, instead of sorting the graph again (:func:`full_walk`,
+  :func:`serve_full_walk`).
 
 When Alembic changes one of these, this module is the one to mend.  Nothing else in the
 package touches a name of Alembic's that starts with an underscore.
@@ -28,7 +32,7 @@ from __future__ import annotations
 import functools
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence, cast
 
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
@@ -147,7 +151,17 @@ def downgrade_steps(
     script: ScriptDirectory, destination: str, heads: Sequence[str]
 ) -> list[PlannedStep]:
     """The steps ``downgrade destination`` would run from ``heads``, in order (as
-    ``ScriptDirectory._downgrade_revs`` lists them, see :func:`upgrade_steps`)."""
+    ``ScriptDirectory._downgrade_revs`` lists them, see :func:`upgrade_steps`).
+
+    One step down (``-1``, the default) from a database at one revision that revises one
+    revision (no merge point) is that revision: said without Alembic's walks through every
+    ancestor and descendant of the revision below it.
+    """
+    if destination == "-1" and len(heads) == 1:
+        revision = script.revision_map._revision_map.get(heads[0])
+        if (revision is not None and revision.revision == heads[0]
+                and isinstance(revision.down_revision, str)):
+            return [PlannedStep(cast("Script", revision), False)]  # as walk_revisions casts
     with script._catch_revision_errors(
         ancestor="Destination %(end)s is not a valid downgrade target from current head(s)",
         end=destination,
@@ -259,3 +273,50 @@ def serve_all_current(script: ScriptDirectory, dependencies: bool = True) -> Non
             return targets
 
     script.get_all_current = get_all_current  # type: ignore[method-assign]
+
+
+#: The arguments ``ScriptDirectory.walk_revisions()`` gives ``RevisionMap.iterate_revisions``
+#: for the whole history (``history`` with no range, ``branches``), in the order of its
+#: parameters: upper, lower, implicit_base, inclusive, assert_relative_length,
+#: select_for_downgrade.
+_FULL_WALK = ("heads", "base", False, True, False, False)
+
+
+def full_walk(revision_map: RevisionMap) -> list[str]:
+    """The ids of the whole history as ``walk_revisions()`` gives them (heads to base).
+
+    :raises Exception: whatever Alembic raises for a graph it cannot walk.
+    """
+    upper, lower, implicit_base, inclusive, relative, downgrade = _FULL_WALK
+    return [revision.revision for revision in revision_map.iterate_revisions(
+        upper, lower, implicit_base=implicit_base, inclusive=inclusive,
+        assert_relative_length=relative, select_for_downgrade=downgrade,
+    )]
+
+
+def serve_full_walk(revision_map: RevisionMap, order: Sequence[str]) -> None:
+    """Make the walk of the whole history on ``revision_map`` give the revisions of ``order``
+    (:func:`full_walk` of the same graph) without sorting them again.
+
+    ``RevisionMap.iterate_revisions`` collects every ancestor of the heads, then sorts them
+    topologically in the order of the map's keys: at 5000 revisions, more than what
+    ``history`` does with each one.  The result depends only on the graph and on that order,
+    which the memo keeps as they were, so it is the one :func:`full_walk` gave when the memo
+    was written.  Any other walk (a range, a downgrade) is Alembic's own.
+    """
+    own = revision_map.iterate_revisions
+    by_id = revision_map._revision_map
+
+    def iterate_revisions(
+        upper: Any, lower: Any, implicit_base: bool = False, inclusive: bool = False,
+        assert_relative_length: bool = True, select_for_downgrade: bool = False,
+    ) -> Iterator[Any]:
+        asked = (upper, lower, implicit_base, inclusive, assert_relative_length,
+                 select_for_downgrade)
+        if asked == _FULL_WALK:
+            return (by_id[revision] for revision in order)
+        return own(upper, lower, implicit_base=implicit_base, inclusive=inclusive,
+                   assert_relative_length=assert_relative_length,
+                   select_for_downgrade=select_for_downgrade)
+
+    revision_map.iterate_revisions = iterate_revisions  # type: ignore[method-assign]

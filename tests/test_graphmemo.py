@@ -9,14 +9,16 @@ point leads to from a set, in an order that changes from one process to the next
 from __future__ import annotations
 
 import difflib
+import marshal
 import os
 import random
+import re
 from pathlib import Path
 
 import pytest
-from alembic.script import ScriptDirectory
-from alembic.script.revision import Revision, RevisionMap
-from alembic.util import CommandError
+from alembic.script import Script, ScriptDirectory
+from alembic.script.revision import Revision, RevisionError, RevisionMap
+from alembic.util import CommandError, to_tuple
 
 from flask_migrate import _alembic
 from flask_migrate.runtime import graphmemo
@@ -337,3 +339,101 @@ def test_current_lists_what_alembic_lists(tmp_path: Path) -> None:
         alembic_own = answers()
         _alembic.serve_all_current(script, dependencies)
         assert answers() == alembic_own, [revision.__dict__ for revision in revisions]
+
+
+#: How ``alembic.command.history`` formats each revision.
+HISTORY_LINE = {"verbose": False, "include_branches": True, "include_doc": True,
+                "include_parents": True}
+
+
+def _history(script: ScriptDirectory, current: str | None = None) -> list[str]:
+    """What ``history`` (``-i`` at ``current``) prints for the revisions of ``script``, with
+    the branch labels of each revision in a fixed order: Alembic adds the labels of a branch
+    to its revisions while walking sets of revisions, which are ordered by the objects'
+    addresses, so a revision with several lists them in an order that changes from one process
+    (or one revision map) to the next."""
+    lines = []
+    for revision in script.walk_revisions():
+        revision._db_current_indicator = revision.revision == current
+        line = revision.cmd_format(**HISTORY_LINE)
+        lines.append(re.sub(r"\((label[^()]*)\)",
+                            lambda labels: f"({', '.join(sorted(labels[1].split(', ')))})", line))
+    return lines
+
+
+def test_the_walk_and_the_lines_of_history_are_alembics(tmp_path: Path) -> None:
+    """``history`` and ``branches`` from the memo walk the revisions in the order Alembic's
+    own walk gives and print Alembic's own lines, on random histories with branch points,
+    merges, dependencies and branch labels, without sorting the graph again."""
+    rng = random.Random(29)
+    for number in range(300):
+        revisions = _random_history(rng, dependencies=number % 4 != 0)
+        entries: list[graphmemo.Entry] = [{
+            "revision": revision.revision,
+            "down_revision": (list(revision.down_revision)
+                              if isinstance(revision.down_revision, tuple)
+                              else revision.down_revision),
+            "branch_labels": [f"label{revision.revision}"] if rng.random() < 0.2 else [],
+            "depends_on": list(to_tuple(revision.dependencies, default=())),
+            "path": str(tmp_path / f"{revision.revision}.py"),
+            "longdoc": f"message {revision.revision}\n\nRevision ID: {revision.revision}",
+        } for revision in revisions]
+        current = rng.choice(revisions).revision
+
+        alembic_own = ScriptDirectory(str(tmp_path))
+        alembic_own.revision_map = RevisionMap(
+            lambda: iter([graphmemo.MemoScript(entry) for entry in entries]))
+        expected = _history(alembic_own), _history(alembic_own, current)
+
+        from_memo = ScriptDirectory(str(tmp_path))
+        frozen = marshal.loads(marshal.dumps(graphmemo.memo_graph(entries)))  # as read
+        revision_map = graphmemo.revision_map_of(frozen)
+        assert revision_map is not None
+        revision_map._topological_sort = None  # type: ignore[assignment] # not needed again
+        from_memo.revision_map = revision_map
+        assert (_history(from_memo), _history(from_memo, current)) == expected, entries
+        # The line of the current revision is Alembic's, with its "(current)".
+        assert any(line.endswith(f"-> {current} (current)") or " (current)" in line
+                   for line in expected[1])
+
+
+def test_a_line_asked_for_otherwise_is_formatted_by_alembic(tmp_path: Path) -> None:
+    entries: list[graphmemo.Entry] = [
+        {"revision": "a", "down_revision": None, "branch_labels": [], "depends_on": [],
+         "path": str(tmp_path / "a.py"), "longdoc": "first"},
+        {"revision": "b", "down_revision": "a", "branch_labels": ["main"], "depends_on": [],
+         "path": str(tmp_path / "b.py"), "longdoc": "second\n\nmore"},
+    ]
+    revision_map = graphmemo.revision_map_of(graphmemo.memo_graph(entries))
+    assert revision_map is not None
+    b = revision_map.get_revision("b")
+    assert b.cmd_format(**HISTORY_LINE) == "a -> b (main) (head), second"
+    assert b.cmd_format(False) == "b (head)"  # how heads asks
+    assert b.cmd_format(verbose=False, include_branches=True) == "b (main) (head)"
+    assert b.cmd_format(True) == Script.cmd_format(b, True)  # the verbose entry
+
+
+def test_one_step_down_is_what_alembic_plans(tmp_path: Path) -> None:
+    """``downgrade --plan`` (``-1``) from a database at any one revision of random histories
+    lists what Alembic's own walk lists, or fails where it fails."""
+    rng = random.Random(31)
+    shortcuts = 0
+    for number in range(300):
+        revisions = _random_history(rng, dependencies=number % 4 != 0)
+        script = ScriptDirectory(str(tmp_path))
+        script.revision_map = RevisionMap(lambda: iter(revisions))
+        for revision in revisions:
+            heads = (revision.revision,)
+            try:
+                expected: object = [alembic_own.revision for alembic_own in (
+                    script.iterate_revisions(heads, "-1", select_for_downgrade=True))]
+            except (CommandError, RevisionError):  # downgrade_steps words it as Alembic does
+                expected = "an error"
+            try:
+                found: object = [step.revision.revision for step in (
+                    _alembic.downgrade_steps(script, "-1", heads))]
+            except CommandError:
+                found = "an error"
+            assert found == expected, (heads, [r.__dict__ for r in revisions])
+            shortcuts += isinstance(revision.down_revision, str)
+    assert shortcuts > 100  # the case the shortcut answers was met

@@ -14,7 +14,9 @@ written with :mod:`marshal` (the format of those byte-code caches), which holds 
 own plain values: each stand-in's attributes marshalled on their own, and the map as its keys
 and the positions of their stand-ins (a revision named by several keys is one object).  A
 stand-in is made when Alembic first looks it up (:class:`_LazyMap`): ``status`` or
-``current`` at the head of 5000 revisions makes a handful, ``history`` all of them.
+``current`` at the head of 5000 revisions makes a handful, ``history`` all of them.  The
+memo also keeps the order in which Alembic walks the whole history (``history``,
+``branches``), which it would otherwise sort out of the graph again at every command.
 
 When the memo is valid, the output is the one the imported modules give, byte for byte: the
 stand-ins carry exactly what Alembic's ``Script`` reads from a module, in the order Alembic
@@ -62,7 +64,7 @@ MEMO_NAME = "flask_migrate_graph.marshal"
 #: What an earlier version wrote (with pickle): removed when the memo is written.
 _OLD_MEMO_NAME = "flask_migrate_graph.pickle"
 #: Change when what the memo holds, or how it is read, changes.
-FORMAT = 3
+FORMAT = 4
 #: The commands that only read the graph, as ``ATTR_COMMAND`` names them.
 READING_COMMANDS = frozenset({"heads", "branches", "history", "show", "current", "status", "plan"})
 #: A file changed less than this long before the memo was made is hashed at every read.
@@ -124,6 +126,30 @@ class MemoScript(Script):
     def longdoc(self) -> str:
         return self._memo_longdoc
 
+    def remember_history_line(self) -> None:
+        """Keep the line ``history`` prints for this revision (once the map is built)."""
+        try:
+            line: str | None = Script.cmd_format(self, **_HISTORY_LINE)
+        except Exception:  # whatever it is, it is Alembic's to say when history asks
+            line = None
+        self._memo_history_line = line
+
+    def cmd_format(self, *args: Any, **kwargs: Any) -> str:
+        # Alembic's own formatting costs more per revision than the rest of ``history``.
+        line: str | None = self.__dict__.get("_memo_history_line")
+        if (line is not None and not args and kwargs == _HISTORY_LINE
+                and not self._db_current_indicator):
+            return line
+        return Script.cmd_format(self, *args, **kwargs)
+
+
+#: How Alembic's ``history`` asks each revision for its line (``alembic.command.history``):
+#: the one call whose answer the memo keeps.  ``history -i`` marks the database's revisions
+#: ``(current)``; those lines are formatted again.
+_HISTORY_LINE: dict[str, Any] = {
+    "verbose": False, "include_branches": True, "include_doc": True, "include_parents": True,
+}
+
 
 def install() -> None:
     """Serve the reading commands' ``ScriptDirectory`` from the memo (once per process)."""
@@ -154,16 +180,17 @@ def _hook(config: Config, script: ScriptDirectory) -> None:
         state = _look(script)
         attributes[_ATTR_STATE] = state
     frozen = state.frozen if state is not None else None
-    graph = _thaw(frozen) if frozen is not None else None
-    if graph is not None:
+    revision_map = revision_map_of(frozen) if frozen is not None else None
+    if revision_map is not None:
         # A map of its own for every ScriptDirectory, as Alembic's are (commands mark them).
-        script.revision_map = _alembic.revision_map_from_state(graph)
+        script.revision_map = revision_map
     elif state is not None:
         script.revision_map = RevisionMap(lambda: _loading(script, state))
     if attributes[ATTR_COMMAND] == "current":
         # With or without the memo: Alembic's own listing costs more than importing the files.
         _alembic.serve_all_current(
-            script, dependencies=graph is None or bool(frozen and frozen["dependencies"])
+            script,
+            dependencies=revision_map is None or bool(frozen and frozen["dependencies"]),
         )
 
 
@@ -351,7 +378,9 @@ def _thaw(frozen: Any) -> dict[str, Any] | None:
             and isinstance(frozen.get("names"), list)
             and all(isinstance(names, tuple) for names in frozen["names"])
             and isinstance(frozen.get("state"), dict)
-            and isinstance(frozen.get("dependencies"), bool)):
+            and isinstance(frozen.get("dependencies"), bool)
+            and "walk" in frozen
+            and (frozen["walk"] is None or isinstance(frozen["walk"], list))):
         return None
     rows = frozen["scripts"]
     objects: list[MemoScript | None] = [None] * len(rows)
@@ -477,6 +506,43 @@ def flush(config: Config) -> None:
             pending()
 
 
+def memo_graph(entries: list[Entry]) -> dict[str, Any]:
+    """What the memo keeps of the revisions ``entries`` (in Alembic's loading order): their
+    revision map as :func:`_freeze` gives it, the order of the whole history's walk, and each
+    revision's ``history`` line.
+
+    :raises _Unmemoable: when a revision holds a value the memo cannot give back exactly.
+    """
+    stand_ins = [MemoScript(entry) for entry in entries]
+    revision_map = RevisionMap(lambda: iter(stand_ins))
+    graph = _alembic.revision_map_state(revision_map)
+    for stand_in in stand_ins:  # once the map is built: the line says which are heads
+        stand_in.remember_history_line()
+    frozen = _freeze(graph)  # before the walk: nothing it might leave on the map is kept
+    return {**frozen, "walk": _walk(revision_map)}
+
+
+def revision_map_of(frozen: Any) -> RevisionMap | None:
+    """The revision map :func:`memo_graph` describes, ready to be walked; None when
+    ``frozen`` is not what it gives."""
+    graph = _thaw(frozen)
+    if graph is None:
+        return None
+    revision_map = _alembic.revision_map_from_state(graph)
+    if frozen["walk"] is not None:
+        _alembic.serve_full_walk(revision_map, frozen["walk"])
+    return revision_map
+
+
+def _walk(revision_map: RevisionMap) -> list[str] | None:
+    """The order of the whole history's walk (see :func:`.serve_full_walk`); None when Alembic
+    cannot walk it (the command that walks it then fails as it would without the memo)."""
+    try:
+        return _alembic.full_walk(revision_map)
+    except Exception:
+        return None
+
+
 def _write(
     script: ScriptDirectory, state: _State, made: int, digests: dict[str, str],
     entries: list[Entry],
@@ -486,12 +552,10 @@ def _write(
         _status(now[name]) != _status(stat) for name, stat in state.files.items()
     ):
         return  # changed since the command began: what was loaded may not be what was hashed
-    stand_ins = [MemoScript(entry) for entry in entries]
-    graph = _alembic.revision_map_state(RevisionMap(lambda: iter(stand_ins)))
     memo = {
         "format": FORMAT, "identity": _identity(script), "made": made,
         "files": {name: (*_status(stat), digests[name]) for name, stat in state.files.items()},
-        "graph": _freeze(graph),
+        "graph": memo_graph(entries),
     }
     data = encode(memo)
     os.makedirs(os.path.dirname(state.path), exist_ok=True)
