@@ -196,8 +196,7 @@ def run(spec: CommandSpec, values: Mapping[str, Any], group_values: Mapping[str,
         return 130
     except Terminated:
         sys.stdout.flush()
-        print("Error: terminated (SIGTERM); what was not committed has been rolled back: run "
-              "'db status' to see where each database is", file=sys.stderr)
+        print(f"Error: {spec.terminated}", file=sys.stderr)
         return TERMINATED_EXIT_CODE
     return status
 

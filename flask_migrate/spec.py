@@ -130,12 +130,12 @@ _COMMAND_HELP: dict[tuple[str, str], str] = {
     "revision.",
 }
 
-#: What the command line says when Ctrl-C stopped a command (after ``Error:``): whatever was
-#: not committed has been rolled back by then.
-INTERRUPTED = "interrupted; run 'db status' to see where each database is"
+#: What the command line says of the databases when Ctrl-C or SIGTERM stopped a command (in
+#: the ``Error:`` line): whatever was not committed has been rolled back by then.
+AFTER_STOP = "run 'db status' to see where each database is"
 #: The same, for the commands that never touch the application's databases.
-_INTERRUPTED: dict[str, str] = {
-    "test": "interrupted; the throwaway databases db test made have been removed",
+_AFTER_STOP: dict[str, str] = {
+    "test": "the throwaway databases db test made have been removed",
 }
 
 #: The API functions, in the order ``--help`` lists them.
@@ -189,7 +189,11 @@ class CommandSpec:
     help: str
     options: tuple[Option, ...]
     #: The sentence of the ``Error:`` line when Ctrl-C stops the command.
-    interrupted: str = INTERRUPTED
+    interrupted: str = f"interrupted; {AFTER_STOP}"
+    #: The same when SIGTERM (a container being stopped) does.
+    terminated: str = (
+        f"terminated (SIGTERM); what was not committed has been rolled back: {AFTER_STOP}"
+    )
 
     def accepts(self, name: str) -> bool:
         """The API function takes the parameter ``name``: the command line passes its value on.
@@ -244,10 +248,12 @@ def command_spec(function: Callable[..., Any]) -> CommandSpec:
     if "directory" not in parameters:
         unused = Option("directory", PARAMETERS["directory"], None, _UNUSED_DIRECTORY_HELP, False)
         options = (unused, *options)
-    return CommandSpec(
-        name, function, _first_paragraph(function), options,
-        _INTERRUPTED.get(function.__name__, INTERRUPTED),
-    )
+    after = _AFTER_STOP.get(function.__name__)
+    if after is None:
+        return CommandSpec(name, function, _first_paragraph(function), options)
+    return CommandSpec(name, function, _first_paragraph(function), options,
+                       interrupted=f"interrupted; {after}",
+                       terminated=f"terminated (SIGTERM); {after}")
 
 
 def command_specs() -> tuple[CommandSpec, ...]:

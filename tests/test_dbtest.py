@@ -292,9 +292,10 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _interrupted(project: Project, env: dict[str, str]) -> tuple[int, str, str]:
-    """Run ``flask db test``, press Ctrl-C (SIGINT) once revision d4's upgrade is running, and
-    return its exit status, stdout and stderr."""
+def _interrupted(project: Project, env: dict[str, str],
+                 signum: int = signal.SIGINT) -> tuple[int, str, str]:
+    """Run ``flask db test``, press Ctrl-C (SIGINT, or send ``signum``) once revision d4's
+    upgrade is running, and return its exit status, stdout and stderr."""
     started = project.path / "started"
     process = subprocess.Popen(
         project.command("flask", "test"), cwd=project.path,
@@ -309,7 +310,7 @@ def _interrupted(project: Project, env: dict[str, str]) -> tuple[int, str, str]:
         while not started.exists() and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         assert started.exists(), process.communicate(timeout=30)
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
         stdout, stderr = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
@@ -333,14 +334,19 @@ def test_ctrl_c_drops_the_throwaway_postgresql_database(
     assert tables(postgresql_url) == set()
 
 
-def test_ctrl_c_removes_the_temporary_sqlite_file(make_project, migrations_folder):
+@pytest.mark.parametrize("signum, status, stopped", [
+    (signal.SIGINT, 130, "interrupted"),
+    (signal.SIGTERM, 143, "terminated (SIGTERM)"),  # a container, or a CI job, being stopped
+])
+def test_ctrl_c_removes_the_temporary_sqlite_file(make_project, migrations_folder, signum,
+                                                  status, stopped):
     project = customers_project(make_project, migrations_folder)
     write_revision(project, "d4", "c3", WAITS_FOR_CTRL_C, "pass", "slow")
     env = temporary_folder(project)
-    status, stdout, stderr = _interrupted(project, env)
-    assert status == 130, (stdout, stderr)
+    returned, stdout, stderr = _interrupted(project, env, signum)
+    assert returned == status, (stdout, stderr)
     assert stderr.splitlines() == [
-        "Error: interrupted; the throwaway databases db test made have been removed"
+        f"Error: {stopped}; the throwaway databases db test made have been removed"
     ]
     assert list((project.path / "tmp").iterdir()) == []
     assert not (project.path / "app.db").exists()
