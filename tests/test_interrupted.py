@@ -189,3 +189,34 @@ def test_the_record_is_not_part_of_the_schema(make_project, front):
     assert "did not finish in an earlier run (downgrade started" in line, str(result)
     assert f"'db stamp {revision}'" in line, str(result)
     assert interrupted(project.url) == [(revision, "downgrade")]
+
+
+@pytest.mark.parametrize("front", ["flask", "script"])
+def test_a_stamp_that_fails_keeps_the_record(make_project, front):
+    """The record is cleared in the stamp's own transaction, once the version table says where
+    the database stands: a stamp that fails there (here a trigger refuses it) leaves both as
+    they were, and the next upgrade still names the revision that did not finish (SQLite)."""
+    project = make_project("single")
+    for args in (("init",), ("migrate", "-m", "users"), ("upgrade",)):
+        assert project.run(front, *args).returncode == 0
+    revision = project.revision_files()[0].name.split("_")[0]
+    execute(
+        project.url,
+        "CREATE TABLE alembic_version_in_progress (revision VARCHAR(255) NOT NULL, "
+        "direction VARCHAR(16) NOT NULL, started VARCHAR(32) NOT NULL, "
+        "started_by VARCHAR(255) NOT NULL)",
+        f"INSERT INTO alembic_version_in_progress VALUES ('{revision}', 'downgrade', "
+        "'2026-12-01 10:00:00 UTC', 'web-1 pid 7')",
+        "CREATE TRIGGER refuse BEFORE DELETE ON alembic_version "
+        "BEGIN SELECT RAISE(ABORT, 'the version table is read-only today'); END",
+    )
+    result = project.run(front, "stamp", "base")
+    assert result.returncode == 1, str(result)
+    assert "read-only today" in error_line(result), str(result)
+    assert interrupted(project.url) == [(revision, "downgrade")], str(result)
+    assert state(project.url)[1] == {revision}
+
+    execute(project.url, "DROP TRIGGER refuse")
+    assert project.run(front, "stamp", "base").returncode == 0
+    assert interrupted(project.url) == []
+    assert state(project.url)[1] == set()

@@ -184,9 +184,11 @@ class RevisionMark:
             found = read(connection, self.version_table, self.schema)
             if self.command == "stamp":
                 planned = list(fn(heads, context))  # an unknown target fails here, first
-                if found is not None:
-                    self._clear(found)
                 yield from planned
+                if found is not None:
+                    # Once the version table says where the database stands, in the same
+                    # transaction: a stamp that fails leaves the record where it was.
+                    self._clear(found)
                 return
             if found is not None:
                 current = ",".join(heads) if heads else "base"
@@ -305,7 +307,7 @@ class RevisionMark:
 
     def _clear(self, found: Interrupted) -> None:
         self._execute(f"DROP TABLE IF EXISTS {self._name()}")
-        self.raw.commit()
+        self.raw.commit()  # with the stamp's own changes to the version table
         logger.info(
             "Cleared the record of revision %s, which did not finish (%s)",
             found.revision, found.describe(),
