@@ -421,7 +421,7 @@ class NewRevision:
 
 
 @dataclass(frozen=True)
-class NewRevisions:
+class NewRevisions(_plan.Succeeded):
     """What ``migrate`` wrote, and what ``lint`` finds in it.
 
     The exit status stays 0 whatever the findings: the revision is written, and is the user's
@@ -434,14 +434,6 @@ class NewRevisions:
     findings: LintReport | None = None
     #: Why they could not be linted (the one sentence of the error), or None.
     not_linted: str | None = None
-
-    @property
-    def exit_code(self) -> int:
-        return 0
-
-    @property
-    def error(self) -> None:
-        return None
 
     def render(self, out: TextIO) -> None:
         """The findings no marker accepts, or why the revisions were not linted.  (Alembic

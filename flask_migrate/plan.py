@@ -94,13 +94,9 @@ class StatusReport(_States):
         print_status(self, out)
 
 
-@dataclass(frozen=True)
-class Plan(_States):
-    """The ``--plan`` of an upgrade (``upgrade=True``) or a downgrade: the steps per database,
-    none of them run."""
-
-    databases: tuple[DatabaseState, ...]
-    upgrade: bool
+class Succeeded:
+    """The outcome half of a :class:`~flask_migrate.dispatch.Result` whose command succeeds
+    whatever it reports: exit status 0, no ``Error:`` line (``--plan``, ``migrate``)."""
 
     @property
     def exit_code(self) -> int:
@@ -109,6 +105,15 @@ class Plan(_States):
     @property
     def error(self) -> None:
         return None
+
+
+@dataclass(frozen=True)
+class Plan(Succeeded, _States):
+    """The ``--plan`` of an upgrade (``upgrade=True``) or a downgrade: the steps per database,
+    none of them run."""
+
+    databases: tuple[DatabaseState, ...]
+    upgrade: bool
 
     def render(self, out: TextIO) -> None:
         """The steps per database (:func:`print_plan`)."""
